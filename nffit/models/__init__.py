@@ -1,0 +1,22 @@
+"""Neural-mass models as pure functions over arrays of shape (n_states, N, B).
+
+A :class:`Model` bundles what the simulator needs from a node model; adding a model means
+writing these functions and a parameter ``NamedTuple`` (with the network fields ``G``,
+``speed`` and ``sigma``), never touching the integrator.
+"""
+
+from __future__ import annotations
+
+from nffit.errors import NffitError
+from nffit.models.base import Model
+from nffit.models.jansen_rit import JANSEN_RIT, JansenRitParams
+
+__all__ = ["Model", "JANSEN_RIT", "JansenRitParams", "get_model"]
+
+
+def get_model(name: str) -> Model:
+    """The model registered under ``name`` (``"jansen_rit"``)."""
+    models = {"jansen_rit": JANSEN_RIT, "jr": JANSEN_RIT}
+    if name not in models:
+        raise NffitError(f"unknown model {name!r}; choose one of {', '.join(models)}")
+    return models[name]

@@ -1,0 +1,141 @@
+r"""The Jansen-Rit neural-mass model (Jansen & Rit 1995), with TVB's names and units.
+
+Time in ms, potentials in mV, rates in 1/ms. State order ``y0..y5`` as in TVB's
+``JansenRit``::
+
+    S(v)  = 2 e0 / (1 + exp(r (v0 - v)))  =  2 e0 sigmoid(r (v - v0))
+    y0' = y3      y3' = A a S(y1 - y2)                  - 2 a y3 - a^2 y0
+    y1' = y4      y4' = A a (u + a_2 J S(a_1 J y0))     - 2 a y4 - a^2 y1
+    y2' = y5      y5' = B b a_4 J S(a_3 J y0)           - 2 b y5 - b^2 y2
+
+``y0`` is the pyramidal population's PSP, ``y1``/``y2`` the excitatory/inhibitory PSPs on
+the pyramidal cells, and ``v = y1 - y2`` the LFP. The input of region ``i`` is
+
+    u_i(t) = mu + G sum_j W_ij S(v_j(t - tau_ij)) + sigma xi_i(t)
+
+with ``xi`` unit white noise (1/sqrt(ms)), so ``sigma`` is in 1/ms * sqrt(ms). The coupling
+is the sigmoid of each source's delayed LFP (the same ``S`` as the node uses); TVB's
+``SigmoidalJansenRit`` coupling has the same shape with its own constants.
+
+The sigmoid is written with :func:`jax.nn.sigmoid`: the textbook form overflows in float32
+when noise drives ``v`` far from ``v0`` and makes every gradient NaN.
+
+References
+----------
+Jansen BH, Rit VG (1995) Electroencephalogram and visual evoked potential generation in a
+mathematical model of coupled cortical columns. Biol Cybern 73:357-366.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from nffit.models.base import Model
+
+__all__ = ["JansenRitParams", "sigmoid", "dfun", "coupling_variable", "observe", "diffusion", "JANSEN_RIT"]
+
+STATE_NAMES = ("y0", "y1", "y2", "y3", "y4", "y5")
+
+
+class JansenRitParams(NamedTuple):
+    """Jansen-Rit node and network parameters (TVB names and defaults).
+
+    Each field is a scalar, an array of shape (B,) (one value per batch entry) or (N, B).
+
+    Attributes
+    ----------
+    A : mV, maximum excitatory PSP amplitude (3.25).
+    B : mV, maximum inhibitory PSP amplitude (22.0).
+    a : 1/ms, excitatory rate constant (0.1).
+    b : 1/ms, inhibitory rate constant (0.05).
+    v0 : mV, firing threshold (5.52).
+    e0 : 1/ms, half the maximum firing rate (0.0025).
+    r : 1/mV, sigmoid steepness (0.56).
+    J : average number of synapses (135).
+    a_1, a_2, a_3, a_4 : connectivity constants (1.0, 0.8, 0.25, 0.25).
+    mu : 1/ms, mean extrinsic input (0.22).
+    G : global coupling, scales ``sum_j W_ij S(v_j)`` into the input (dimensionless).
+    speed : mm/ms (= m/s), conduction speed (3.0).
+    sigma : 1/ms * sqrt(ms), standard deviation of the white-noise input.
+    """
+
+    A: float | Array = 3.25
+    B: float | Array = 22.0
+    a: float | Array = 0.1
+    b: float | Array = 0.05
+    v0: float | Array = 5.52
+    e0: float | Array = 0.0025
+    r: float | Array = 0.56
+    J: float | Array = 135.0
+    a_1: float | Array = 1.0
+    a_2: float | Array = 0.8
+    a_3: float | Array = 0.25
+    a_4: float | Array = 0.25
+    mu: float | Array = 0.22
+    G: float | Array = 1.0
+    speed: float | Array = 3.0
+    sigma: float | Array = 0.05
+
+
+def sigmoid(v: Array, p: JansenRitParams) -> Array:
+    """Firing rate ``S(v) = 2 e0 sigmoid(r (v - v0))`` in 1/ms for a potential ``v`` in mV."""
+    return 2.0 * p.e0 * jax.nn.sigmoid(p.r * (v - p.v0))
+
+
+def dfun(y: Array, c: Array, p: JansenRitParams) -> Array:
+    """Drift of the six JR states.
+
+    Parameters
+    ----------
+    y : Array, shape (6, N, B)
+        States y0..y5 (mV and mV/ms).
+    c : Array, shape (N, B)
+        Network input in 1/ms, added to ``mu``.
+    p : JansenRitParams
+
+    Returns
+    -------
+    Array, shape (6, N, B), in mV/ms and mV/ms^2.
+
+    Examples
+    --------
+    >>> dy = dfun(jnp.zeros((6, 2, 1)), jnp.zeros((2, 1)), JansenRitParams())
+    >>> dy.shape
+    (6, 2, 1)
+    """
+    y0, y1, y2, y3, y4, y5 = y
+    return jnp.stack([
+        y3,
+        y4,
+        y5,
+        p.A * p.a * sigmoid(y1 - y2, p) - 2.0 * p.a * y3 - p.a**2 * y0,
+        p.A * p.a * (p.mu + c + p.a_2 * p.J * sigmoid(p.a_1 * p.J * y0, p)) - 2.0 * p.a * y4 - p.a**2 * y1,
+        p.B * p.b * p.a_4 * p.J * sigmoid(p.a_3 * p.J * y0, p) - 2.0 * p.b * y5 - p.b**2 * y2,
+    ])
+
+
+def coupling_variable(y: Array, p: JansenRitParams) -> Array:
+    """What a region sends to others: ``S(y1 - y2)`` in 1/ms, shape (N, B)."""
+    return sigmoid(y[1] - y[2], p)
+
+
+def observe(y: Array, p: JansenRitParams) -> Array:
+    """The LFP ``y1 - y2`` in mV, shape (N, B)."""
+    return y[1] - y[2]
+
+
+def diffusion(z: Array, p: JansenRitParams) -> Array:
+    """White noise on the input ``u`` enters ``y4'`` as ``A a sigma xi``.
+
+    ``z`` has shape (1, N, B); returns shape (6, N, B).
+    """
+    zeros = jnp.zeros_like(z[0])
+    return jnp.stack([zeros, zeros, zeros, zeros, p.A * p.a * p.sigma * z[0], zeros])
+
+
+JANSEN_RIT = Model("jansen_rit", STATE_NAMES, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion)
+"""The Jansen-Rit :class:`~nffit.models.base.Model`."""
