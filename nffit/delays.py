@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-__all__ = ["Delays", "buffer_length", "compute_delays", "delayed_sum"]
+__all__ = ["Delays", "NO_DELAYS", "buffer_length", "compute_delays", "delayed_sum"]
 
 
 class Delays(NamedTuple):
@@ -28,9 +28,10 @@ class Delays(NamedTuple):
 
     Attributes
     ----------
-    lag : int32 Array, shape (N, N) or (N, N, B)
+    lag : int32 Array, shape (N, N) or (N, N, B), or None
         Whole-step lag of the connection ``j -> i``; ``1 <= lag <= max_lag``. A trailing
-        batch axis appears when the conduction speed differs between batch entries.
+        batch axis appears when the conduction speed differs between batch entries. None
+        for a network without conduction delays (every connection acts after one step).
     frac : float Array of the same shape, or None
         With interpolation, the weight given to ``lag + 1``: the delayed value is
         ``(1 - frac) * h(t - lag) + frac * h(t - lag - 1)``, differentiable in the speed.
@@ -42,6 +43,10 @@ class Delays(NamedTuple):
     lag: Array
     frac: Array | None
     valid: Array
+
+
+NO_DELAYS = Delays(None, None, jnp.asarray(True))
+"""Every connection acts after one step: ``sum_j W_ij h_j(t - 1)``, computed as a matrix product."""
 
 
 def buffer_length(lengths_mm: np.ndarray, min_speed: float, dt: float) -> int:
@@ -123,6 +128,8 @@ def delayed_sum(history: Array, t_target: Array, delays: Delays, weights: Array)
     -------
     Array, shape (N, B)
     """
+    if delays.lag is None:  # no conduction delays: a dense product with the newest slot
+        return weights @ history[(t_target - 1) % history.shape[0]]
     delayed = _read(history, t_target, delays.lag)
     if delays.frac is not None:
         older = _read(history, t_target, delays.lag + 1)

@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array, lax
 
 from nffit.connectome import Connectome
-from nffit.delays import Delays, buffer_length, compute_delays, delayed_sum
+from nffit.delays import NO_DELAYS, Delays, buffer_length, compute_delays, delayed_sum
 from nffit.errors import NffitError
 from nffit.integrators import get_scheme
 from nffit.models import JANSEN_RIT, Model
@@ -75,8 +75,8 @@ class Simulator(NamedTuple):
     Attributes
     ----------
     run : callable ``(rng_key, params, *, batch_size=None, initial_state=None) -> SimulationOutput``
-    init : callable ``(params, delays, y0) -> NetworkState``
-    step : callable ``(state, z, params, delays) -> NetworkState``, one integration step with
+    init : callable ``(params, lags, y0) -> NetworkState`` with ``lags`` a :class:`~nffit.delays.Delays`
+    step : callable ``(state, z, params, lags) -> NetworkState``, one integration step with
         standard normals ``z`` of shape (noise_dims, N, B).
     model, connectome, method, dt (ms), fs (Hz), decimation, n_samples, n_transient,
     buffer_length, interpolate_delays, dtype.
@@ -148,6 +148,7 @@ def make_simulator(
     method: str = "heun",
     min_speed: float = 1.0,
     interpolate_delays: bool = False,
+    delays: bool = True,
     checkpoint_samples: int | None = None,
     dtype: Any = jnp.float32,
 ) -> Simulator:
@@ -175,6 +176,9 @@ def make_simulator(
         length ``L``. Entries with a slower ``speed`` are flagged not finite.
     interpolate_delays : bool
         Linear interpolation between neighbouring lags (differentiable in ``speed``).
+    delays : bool
+        False ignores tract lengths: every connection acts after one step, computed as a
+        dense matrix product (faster; ``speed`` is unused).
     checkpoint_samples : int, optional
         Output samples per :func:`jax.checkpoint` chunk (default ``ceil(sqrt(T_total))``).
     dtype : float32 (default) or float64.
@@ -209,20 +213,20 @@ def make_simulator(
     n_chunks = math.ceil(n_total / chunk)
 
     n_regions = connectome.n_regions
-    n_slots = buffer_length(connectome.lengths, min_speed, dt)
+    n_slots = buffer_length(connectome.lengths, min_speed, dt) if delays else 2
     weights = jnp.asarray(connectome.weights, dtype)
     lengths = jnp.asarray(connectome.lengths, dtype)
     sqrt_dt = math.sqrt(dt)
 
-    def init(params: Any, delays: Delays, y0: Array) -> NetworkState:
+    def init(params: Any, lags: Delays, y0: Array) -> NetworkState:
         h0 = model.coupling_variable(y0, params)
         history = jnp.broadcast_to(h0, (n_slots,) + h0.shape)
         t0 = jnp.zeros((), jnp.int32)
-        return NetworkState(y0, history, params.G * delayed_sum(history, t0, delays, weights), t0)
+        return NetworkState(y0, history, params.G * delayed_sum(history, t0, lags, weights), t0)
 
-    def step(state: NetworkState, z: Array, params: Any, delays: Delays) -> NetworkState:
+    def step(state: NetworkState, z: Array, params: Any, lags: Delays) -> NetworkState:
         t_next = state.t + 1
-        c_next = params.G * delayed_sum(state.history, t_next, delays, weights)
+        c_next = params.G * delayed_sum(state.history, t_next, lags, weights)
         drift = lambda y, c: model.dfun(y, c, params)  # noqa: E731
         dw = model.diffusion(z, params) * sqrt_dt
         y = scheme(drift, state.y, state.coupling, c_next, dw, dt)
@@ -232,8 +236,8 @@ def make_simulator(
 
     def _run(keys: Array, params: Any, y0: Array) -> SimulationOutput:
         batch = y0.shape[-1]
-        delays = compute_delays(lengths, params.speed, dt, n_slots - 1, interpolate=interpolate_delays)
-        state = init(params, delays, y0)
+        lags = compute_delays(lengths, params.speed, dt, n_slots - 1, interpolate=interpolate_delays) if delays else NO_DELAYS
+        state = init(params, lags, y0)
 
         def one_sample(carry, index):
             state, ok = carry
@@ -241,7 +245,7 @@ def make_simulator(
 
             def one_step(inner, z_t):
                 st, acc = inner
-                st = step(st, z_t, params, delays)
+                st = step(st, z_t, params, lags)
                 return (st, acc + model.observe(st.y, params)), None
 
             (state, acc), _ = lax.scan(one_step, (state, jnp.zeros((n_regions, batch), dtype)), z)
@@ -252,7 +256,7 @@ def make_simulator(
         def one_chunk(carry, indices):
             return lax.scan(one_sample, carry, indices)
 
-        ok0 = jnp.broadcast_to(delays.valid, (batch,))
+        ok0 = jnp.broadcast_to(lags.valid, (batch,))
         indices = jnp.arange(n_chunks * chunk, dtype=jnp.int32).reshape(n_chunks, chunk)
         (_, ok), samples = lax.scan(one_chunk, (state, ok0), indices)
         lfp = samples.reshape(n_chunks * chunk, n_regions, batch)[n_transient:n_total]

@@ -165,6 +165,14 @@ def test_interpolated_delays_reduce_to_integer_lags(three_nodes):
     np.testing.assert_allclose(np.asarray(a.lfp), np.asarray(b.lfp), rtol=1e-10, atol=1e-12)
 
 
+def test_no_delay_path_equals_one_step_lags(three_nodes):
+    kwargs = dict(duration_ms=40.0, transient_ms=0.0, dtype=jnp.float64)
+    zero = three_nodes._replace(lengths=np.zeros((3, 3)))
+    a = make_simulator(zero, **kwargs).run(jax.random.key(8), JansenRitParams(G=5.0))
+    b = make_simulator(three_nodes, delays=False, **kwargs).run(jax.random.key(8), JansenRitParams(G=5.0))
+    np.testing.assert_allclose(np.asarray(a.lfp), np.asarray(b.lfp), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -1,0 +1,58 @@
+"""Convergence orders of the schemes on linear equations with known solutions."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nffit.integrators import euler, heun
+
+LAM = 1.3
+
+
+def _integrate(scheme, dt, t_end, x0, forcing, dws):
+    drift = lambda x, c: -LAM * x + c  # noqa: E731
+    n = int(round(t_end / dt))
+
+    def body(x, k):
+        t = k * dt
+        return scheme(drift, x, forcing(t), forcing(t + dt), dws[k], dt), None
+
+    x, _ = jax.lax.scan(body, x0, jnp.arange(n))
+    return x
+
+
+@pytest.mark.parametrize("scheme, order", [(euler, 1.0), (heun, 2.0)])
+def test_deterministic_order_with_time_varying_input(scheme, order):
+    # x' = -lam x + cos t, x(0) = 1: x(t) = (lam cos t + sin t - lam e^{-lam t}) / (lam^2 + 1) + e^{-lam t}
+    t_end = 2.0
+    exact = (LAM * np.cos(t_end) + np.sin(t_end) - LAM * np.exp(-LAM * t_end)) / (LAM**2 + 1) + np.exp(-LAM * t_end)
+    dts = np.array([0.1, 0.05, 0.025, 0.0125])
+    errors = []
+    for dt in dts:
+        n = int(round(t_end / dt))
+        x = _integrate(scheme, dt, t_end, jnp.asarray(1.0), jnp.cos, jnp.zeros(n))
+        errors.append(abs(float(x) - exact))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    assert abs(slope - order) < 0.15, slope
+
+
+@pytest.mark.parametrize("scheme", [euler, heun])
+def test_strong_order_one_for_additive_noise(scheme):
+    # dX = -lam X dt + g dW. Exact X_T = e^{-lam T} X0 + g int_0^T e^{-lam (T - s)} dW(s), evaluated on a
+    # grid 32x finer than the finest step (midpoint rule for the Ito integral).
+    g, t_end, paths = 0.7, 1.0, 400
+    dts = np.array([0.1, 0.05, 0.025])
+    h = dts[-1] / 32
+    n_fine = int(round(t_end / h))
+    dw_fine = np.sqrt(h) * np.random.default_rng(0).standard_normal((n_fine, paths))
+    s_mid = (np.arange(n_fine) + 0.5) * h
+    exact = np.exp(-LAM * t_end) + g * np.sum(np.exp(-LAM * (t_end - s_mid))[:, None] * dw_fine, axis=0)
+    errors = []
+    for dt in dts:
+        per = int(round(dt / h))
+        dws = g * dw_fine.reshape(-1, per, paths).sum(axis=1)
+        x = _integrate(scheme, dt, t_end, jnp.ones(paths), lambda t: 0.0, jnp.asarray(dws))
+        errors.append(np.sqrt(np.mean((np.asarray(x) - exact) ** 2)))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    assert 0.8 < slope < 1.4, slope
