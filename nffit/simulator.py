@@ -4,7 +4,7 @@
 scheme, ring-buffer length) and returns a :class:`Simulator` whose ``run`` maps a PRNG key
 and a parameter pytree to decimated LFPs for a batch of ``B`` entries in one compiled call.
 
-Layout: states ``(n_states, N, B)``, ring buffer ``(L, N, B)``; the batch is the trailing,
+Layout: each state variable ``(N, B)``, ring buffer ``(L, N, B)``; the batch is the trailing,
 stride-1 axis, so every delayed lookup reads ``B`` contiguous values (measured faster than
 a leading axis or ``jax.vmap`` with delays: docs/benchmarks.md). Memory does not grow with
 the simulated duration beyond the decimated output ``(B, T_out, N)``.
@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array, lax
 
 from nffit.connectome import Connectome
-from nffit.delays import NO_DELAYS, Delays, buffer_length, compute_delays, delayed_sum
+from nffit.delays import Delays, buffer_length, compute_delays, delayed_sum
 from nffit.errors import NffitError
 from nffit.integrators import get_scheme
 from nffit.models import JANSEN_RIT, Model
@@ -39,9 +39,10 @@ class NetworkState(NamedTuple):
 
     Attributes
     ----------
-    y : Array, shape (n_states, N, B)
+    y : the model's state NamedTuple of (N, B) arrays
     history : Array, shape (L, N, B)
-        Ring buffer of the coupling variable; step ``s`` in slot ``s % L``.
+        Ring buffer of the coupling variable; step ``s`` in slot ``s % L``, filled up to
+        step ``t - 1`` (``step`` writes step ``t`` first).
     coupling : Array, shape (N, B)
         Network input at step ``t``: ``G sum_j W_ij h_j(t - lag_ij)``.
     t : int32 Array, shape ()
@@ -177,8 +178,8 @@ def make_simulator(
     interpolate_delays : bool
         Linear interpolation between neighbouring lags (differentiable in ``speed``).
     delays : bool
-        False ignores tract lengths: every connection acts after one step, computed as a
-        dense matrix product (faster; ``speed`` is unused).
+        False ignores tract lengths: every connection acts after one step (``speed`` is
+        unused and the ring buffer has two slots).
     checkpoint_samples : int, optional
         Output samples per :func:`jax.checkpoint` chunk (default ``ceil(sqrt(T_total))``).
     dtype : float32 (default) or float64.
@@ -214,29 +215,30 @@ def make_simulator(
 
     n_regions = connectome.n_regions
     n_slots = buffer_length(connectome.lengths, min_speed, dt) if delays else 2
-    weights = jnp.asarray(connectome.weights, dtype)
-    lengths = jnp.asarray(connectome.lengths, dtype)
     sqrt_dt = math.sqrt(dt)
 
-    def init(params: Any, lags: Delays, y0: Array) -> NetworkState:
+    def init(params: Any, lags: Delays, y0: Any) -> NetworkState:
         h0 = model.coupling_variable(y0, params)
         history = jnp.broadcast_to(h0, (n_slots,) + h0.shape)
         t0 = jnp.zeros((), jnp.int32)
-        return NetworkState(y0, history, params.G * delayed_sum(history, t0, lags, weights), t0)
+        return NetworkState(y0, history, params.G * delayed_sum(history, t0, lags), t0)
 
     def step(state: NetworkState, z: Array, params: Any, lags: Delays) -> NetworkState:
+        # Write h(t) first, then read: a read after the write lets XLA update the buffer in
+        # place (reading before writing made it copy the whole buffer every step).
+        history = lax.dynamic_update_index_in_dim(state.history, model.coupling_variable(state.y, params),
+                                                  state.t % n_slots, axis=0)
         t_next = state.t + 1
-        c_next = params.G * delayed_sum(state.history, t_next, lags, weights)
+        c_next = params.G * delayed_sum(history, t_next, lags)
         drift = lambda y, c: model.dfun(y, c, params)  # noqa: E731
-        dw = model.diffusion(z, params) * sqrt_dt
+        dw = model.diffusion(z * sqrt_dt, params)
         y = scheme(drift, state.y, state.coupling, c_next, dw, dt)
-        h = model.coupling_variable(y, params)
-        history = lax.dynamic_update_index_in_dim(state.history, h, t_next % n_slots, axis=0)
         return NetworkState(y, history, c_next, t_next)
 
-    def _run(keys: Array, params: Any, y0: Array) -> SimulationOutput:
-        batch = y0.shape[-1]
-        lags = compute_delays(lengths, params.speed, dt, n_slots - 1, interpolate=interpolate_delays) if delays else NO_DELAYS
+    def _run(keys: Array, params: Any, y0: Any) -> SimulationOutput:
+        batch = y0[0].shape[-1]
+        lags = compute_delays(connectome.weights, connectome.lengths, params.speed if delays else None, dt, n_slots - 1,
+                              interpolate=interpolate_delays, dtype=dtype)
         state = init(params, lags, y0)
 
         def one_sample(carry, index):
@@ -286,13 +288,13 @@ def make_simulator(
             raise NffitError(f"batch size is ambiguous: batch_size, parameters and keys imply {sorted(implied)}")
         batch = implied.pop() if implied else 1
         keys = entry_keys(rng_key, batch)
-        shape = (len(model.state_names), n_regions, batch)
+        shape = (model.n_states, n_regions, batch)
         y0 = jnp.zeros(shape, dtype) if initial_state is None else jnp.asarray(initial_state, dtype)
         if y0.ndim == 2:
             y0 = jnp.broadcast_to(y0[..., None], shape)
         if y0.shape != shape:
             raise NffitError(f"initial_state has shape {y0.shape}; expected {shape[:2]} or {shape}")
-        return run_compiled(keys, params, y0)
+        return run_compiled(keys, params, model.state_type(*y0))
 
     return Simulator(run, init, step, model, connectome, method, dt, fs, decimation, n_samples, n_transient,
                      n_slots, interpolate_delays, dtype)

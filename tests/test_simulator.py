@@ -93,8 +93,11 @@ def test_impulse_arrives_exactly_lag_steps_later():
         speed: float = 1.0
         sigma: float = 1.0
 
-    relay = Model("relay", ("y",), Relay, lambda y, c, p: (c - y) / DT, lambda y, p: y[0], lambda y, p: y[0], 1,
-                  lambda z, p: z / np.sqrt(DT))
+    class RelayState(NamedTuple):
+        y: jax.Array
+
+    relay = Model("relay", RelayState, Relay, lambda s, c, p: RelayState((c - s.y) / DT), lambda s, p: s.y,
+                  lambda s, p: s.y, 1, lambda z, p: RelayState(z[0] / np.sqrt(DT)))
     lengths = np.array([[0.0, 0.0, 0.0], [0.73, 0.0, 0.0], [0.0, 1.92, 0.0]])  # mm; speed 1 mm/ms -> 7 and 19 steps
     weights = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     sim = make_simulator(Connectome(weights, lengths, ("s", "m", "t"), None), model=relay, dt=DT, duration_ms=5.0,
@@ -102,9 +105,9 @@ def test_impulse_arrives_exactly_lag_steps_later():
     params = Relay()
     from nffit.delays import compute_delays
 
-    delays = compute_delays(jnp.asarray(lengths), jnp.asarray(1.0), DT, sim.buffer_length - 1)
-    assert delays.lag[1, 0] == 7 and delays.lag[2, 1] == 19
-    state = sim.init(params, delays, jnp.zeros((1, 3, 1)))
+    delays = compute_delays(weights, lengths, jnp.asarray(1.0), DT, sim.buffer_length - 1, dtype=jnp.float64)
+    assert delays.source[1, 0] == 0 and delays.lag[1, 0] == 7 and delays.source[2, 0] == 1 and delays.lag[2, 0] == 19
+    state = sim.init(params, delays, RelayState(jnp.zeros((3, 1))))
     inputs = []
     for t in range(40):
         z = jnp.zeros((1, 3, 1)).at[0, 0, 0].set(1.0 if t == 0 else 0.0)  # impulse into region s at step 1

@@ -1,4 +1,4 @@
-"""Neural-mass models as pure functions over arrays of shape (n_states, N, B).
+"""Neural-mass models as pure functions over state ``NamedTuple``s of (N, B) arrays.
 
 A :class:`Model` bundles what the simulator needs from a node model; adding a model means
 writing these functions and a parameter ``NamedTuple`` (with the network fields ``G``,
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from nffit.errors import NffitError
 from nffit.models.base import Model
-from nffit.models.jansen_rit import JANSEN_RIT, JansenRitParams
+from nffit.models.jansen_rit import JANSEN_RIT, JansenRitParams, JansenRitState
 
-__all__ = ["Model", "JANSEN_RIT", "JansenRitParams", "get_model"]
+__all__ = ["Model", "JANSEN_RIT", "JansenRitParams", "JansenRitState", "get_model"]
 
 
 def get_model(name: str) -> Model:

@@ -15,12 +15,12 @@ class Model(NamedTuple):
     Attributes
     ----------
     name : str
-    state_names : tuple of str
-        Names of the ``n_states`` state variables, in the order of axis 0.
+    state_type : type
+        A ``NamedTuple`` of the state variables (literature order), each of shape (N, B).
     params_type : type
         The parameter ``NamedTuple``; its defaults are the literature values.
     dfun : callable ``(y, c, params) -> dy``
-        Drift; ``y`` (n_states, N, B), ``c`` the network input (N, B); returns (n_states, N, B).
+        Drift; ``y`` a ``state_type``, ``c`` the network input (N, B); returns a ``state_type``.
     coupling_variable : callable ``(y, params) -> h``
         What a region sends along its efferent connections, shape (N, B).
     observe : callable ``(y, params) -> lfp``
@@ -29,14 +29,18 @@ class Model(NamedTuple):
         Number of independent white-noise inputs per region.
     diffusion : callable ``(z, params) -> g``
         Maps standard normals ``z`` (noise_dims, N, B) to state increments per sqrt(ms),
-        shape (n_states, N, B) (additive noise).
+        a ``state_type`` (additive noise).
     """
 
     name: str
-    state_names: tuple[str, ...]
+    state_type: type
     params_type: type
-    dfun: Callable[[Array, Array, Any], Array]
-    coupling_variable: Callable[[Array, Any], Array]
-    observe: Callable[[Array, Any], Array]
+    dfun: Callable[[Any, Array, Any], Any]
+    coupling_variable: Callable[[Any, Any], Array]
+    observe: Callable[[Any, Any], Array]
     noise_dims: int
-    diffusion: Callable[[Array, Any], Array]
+    diffusion: Callable[[Array, Any], Any]
+
+    @property
+    def n_states(self) -> int:
+        return len(self.state_type._fields)

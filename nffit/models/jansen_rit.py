@@ -36,9 +36,23 @@ from jax import Array
 
 from nffit.models.base import Model
 
-__all__ = ["JansenRitParams", "sigmoid", "dfun", "coupling_variable", "observe", "diffusion", "JANSEN_RIT"]
+__all__ = ["JansenRitState", "JansenRitParams", "sigmoid", "dfun", "coupling_variable", "observe", "diffusion", "JANSEN_RIT"]
 
-STATE_NAMES = ("y0", "y1", "y2", "y3", "y4", "y5")
+
+
+class JansenRitState(NamedTuple):
+    """The six JR states, each an array of shape (N, B).
+
+    ``y0``, ``y1``, ``y2``: PSPs in mV (pyramidal output, excitatory and inhibitory input to
+    the pyramidal cells); ``y3``, ``y4``, ``y5``: their derivatives in mV/ms.
+    """
+
+    y0: Array
+    y1: Array
+    y2: Array
+    y3: Array
+    y4: Array
+    y5: Array
 
 
 class JansenRitParams(NamedTuple):
@@ -86,56 +100,57 @@ def sigmoid(v: Array, p: JansenRitParams) -> Array:
     return 2.0 * p.e0 * jax.nn.sigmoid(p.r * (v - p.v0))
 
 
-def dfun(y: Array, c: Array, p: JansenRitParams) -> Array:
+def dfun(y: JansenRitState, c: Array, p: JansenRitParams) -> JansenRitState:
     """Drift of the six JR states.
 
     Parameters
     ----------
-    y : Array, shape (6, N, B)
-        States y0..y5 (mV and mV/ms).
+    y : JansenRitState
+        States y0..y5, each (N, B), in mV and mV/ms.
     c : Array, shape (N, B)
         Network input in 1/ms, added to ``mu``.
     p : JansenRitParams
 
     Returns
     -------
-    Array, shape (6, N, B), in mV/ms and mV/ms^2.
+    JansenRitState of derivatives, in mV/ms and mV/ms^2.
 
     Examples
     --------
-    >>> dy = dfun(jnp.zeros((6, 2, 1)), jnp.zeros((2, 1)), JansenRitParams())
-    >>> dy.shape
-    (6, 2, 1)
+    >>> zero = jnp.zeros((2, 1))
+    >>> dy = dfun(JansenRitState(*[zero] * 6), zero, JansenRitParams())
+    >>> float(dy.y4[0, 0])  # A a mu: the input drives the excitatory PSP
+    0.0715
     """
     y0, y1, y2, y3, y4, y5 = y
-    return jnp.stack([
+    return JansenRitState(
         y3,
         y4,
         y5,
         p.A * p.a * sigmoid(y1 - y2, p) - 2.0 * p.a * y3 - p.a**2 * y0,
         p.A * p.a * (p.mu + c + p.a_2 * p.J * sigmoid(p.a_1 * p.J * y0, p)) - 2.0 * p.a * y4 - p.a**2 * y1,
         p.B * p.b * p.a_4 * p.J * sigmoid(p.a_3 * p.J * y0, p) - 2.0 * p.b * y5 - p.b**2 * y2,
-    ])
+    )
 
 
-def coupling_variable(y: Array, p: JansenRitParams) -> Array:
+def coupling_variable(y: JansenRitState, p: JansenRitParams) -> Array:
     """What a region sends to others: ``S(y1 - y2)`` in 1/ms, shape (N, B)."""
-    return sigmoid(y[1] - y[2], p)
+    return sigmoid(y.y1 - y.y2, p)
 
 
-def observe(y: Array, p: JansenRitParams) -> Array:
+def observe(y: JansenRitState, p: JansenRitParams) -> Array:
     """The LFP ``y1 - y2`` in mV, shape (N, B)."""
-    return y[1] - y[2]
+    return y.y1 - y.y2
 
 
-def diffusion(z: Array, p: JansenRitParams) -> Array:
+def diffusion(z: Array, p: JansenRitParams) -> JansenRitState:
     """White noise on the input ``u`` enters ``y4'`` as ``A a sigma xi``.
 
-    ``z`` has shape (1, N, B); returns shape (6, N, B).
+    ``z`` has shape (1, N, B) (standard normals); returns the per-sqrt(ms) increments.
     """
-    zeros = jnp.zeros_like(z[0])
-    return jnp.stack([zeros, zeros, zeros, zeros, p.A * p.a * p.sigma * z[0], zeros])
+    zero = jnp.zeros_like(z[0])
+    return JansenRitState(zero, zero, zero, zero, p.A * p.a * p.sigma * z[0], zero)
 
 
-JANSEN_RIT = Model("jansen_rit", STATE_NAMES, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion)
+JANSEN_RIT = Model("jansen_rit", JansenRitState, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion)
 """The Jansen-Rit :class:`~nffit.models.base.Model`."""

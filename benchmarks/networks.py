@@ -1,0 +1,28 @@
+"""The networks the benchmarks share: tvb76 for N = 76, seeded random ones otherwise.
+
+Conduction speed is chosen so that the longest tract is 255 steps of 0.1 ms, as in the
+probes of PROBES.md.
+"""
+
+import numpy as np
+
+DT = 0.1
+MAX_LAG_STEPS = 255
+
+
+def benchmark_network(n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(weights (n, n) symmetric, lengths (n, n) in mm, speed in mm/ms)."""
+    if n == 76:
+        from nffit import load_connectome
+
+        conn = load_connectome("tvb76")
+        weights = 0.5 * (conn.weights + conn.weights.T)  # symmetric: vbjax transposes weights vs lags
+        lengths = conn.lengths
+    else:
+        rng = np.random.default_rng(n)
+        weights = rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.3)
+        weights = 0.5 * (weights + weights.T)
+        lengths = rng.uniform(5, 150, (n, n))
+        lengths = 0.5 * (lengths + lengths.T)
+    speed = float(lengths.max()) / (MAX_LAG_STEPS * DT)
+    return weights, lengths, speed

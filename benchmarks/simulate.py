@@ -1,0 +1,177 @@
+"""Simulator throughput: node-steps/s and delayed lookups/s, forward and gradient, batch
+layouts, the seed notebook's non-delayed case, and vbjax side by side.
+
+    python benchmarks/simulate.py [--quick] [--json benchmarks/results/simulate.json] [--no-vbjax]
+
+T = 1024 steps of dt = 0.1 ms, the longest delay 255 steps (PROBES.md's probe settings).
+"Lookups" counts every delayed read of the dense gather, N * N * B per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from networks import DT, benchmark_network  # noqa: E402
+from timing import machine, print_table, time_compiled, write_json  # noqa: E402
+
+from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
+from nffit.delays import compute_delays, delayed_sum  # noqa: E402
+
+T = 1024
+
+
+def simulator(n: int, *, delays: bool = True, dt: float = DT):
+    weights, lengths, speed = benchmark_network(n)
+    conn = Connectome(weights, lengths, tuple(map(str, range(n))), None)
+    sim = make_simulator(conn, dt=dt, duration_ms=T * dt, transient_ms=0.0, fs=1000.0 / (8 * dt),
+                         min_speed=speed, delays=delays)
+    return sim, JansenRitParams(speed=speed)
+
+
+def grid(ns, batches, repeats):
+    rows = []
+    for n in ns:
+        sim, params = simulator(n)
+        for b in batches:
+            keys = jax.random.split(jax.random.key(0), b)
+            fwd = time_compiled(lambda k, p: sim.run(k, p).lfp, keys, params, repeats=repeats)
+
+            def loss(theta, k):
+                return jnp.sum(sim.run(k, params._replace(G=theta[0], mu=theta[1])).lfp ** 2)
+
+            grad = time_compiled(jax.grad(loss), jnp.array([1.0, 0.22]), keys, repeats=max(1, repeats // 2))
+            for mode, r in (("forward", fwd), ("gradient", grad)):
+                rows.append({"N": n, "B": b, "mode": mode, **r,
+                             "node_steps_per_s": n * b * T / r["median_s"],
+                             "lookups_per_s": n * n * b * T / r["median_s"],
+                             "us_per_step": 1e6 * r["median_s"] / T})
+            print(f"  N={n} B={b}: forward {fwd['median_s'] * 1e3:.1f} ms, gradient {grad['median_s'] * 1e3:.1f} ms", flush=True)
+    return rows
+
+
+def layouts(n, batches, repeats):
+    """The whole simulation with the batch trailing (ours) vs jax.vmap of single runs, and the
+    delayed-read kernel alone with the batch trailing, leading, or vmapped."""
+    sim, params = simulator(n)
+    rows = []
+    for b in batches:
+        keys = jax.random.split(jax.random.key(0), b)
+        trailing = time_compiled(lambda k, p: sim.run(k, p).lfp, keys, params, repeats=repeats)
+        vmapped = time_compiled(lambda k, p: jax.vmap(lambda kk: sim.run(kk[None], p).lfp[0])(k), keys, params, repeats=repeats)
+        rows.append({"what": "simulation", "N": n, "B": b, "layout": "trailing", **trailing})
+        rows.append({"what": "simulation", "N": n, "B": b, "layout": "vmap", **vmapped})
+        for layout, r in kernel_layouts(n, b, repeats).items():
+            rows.append({"what": "delay kernel", "N": n, "B": b, "layout": layout, **r})
+    for r in rows:
+        r["lookups_per_s"] = n * n * r["B"] * T / r["median_s"]
+    return rows
+
+
+def kernel_layouts(n, b, repeats):
+    """T steps of: read the delayed input of every connection, write a new slot."""
+    weights, lengths, speed = benchmark_network(n)
+    w = jnp.asarray(weights, jnp.float32)
+    lags = compute_delays(jnp.asarray(lengths, jnp.float32), jnp.asarray(speed), DT, 256)
+    n_slots = 257
+    lag = lags.lag
+
+    def trailing(hist):
+        def body(h, t):
+            c = delayed_sum(h, t + 1, lags, w)  # (N, B)
+            return jax.lax.dynamic_update_index_in_dim(h, jnp.tanh(c), (t + 1) % n_slots, 0), None
+        return jax.lax.scan(body, hist, jnp.arange(T))[0]
+
+    def leading(hist):  # (B, L, N): each lookup reads one number
+        rows = jnp.arange(n)[None, :]
+
+        def body(h, t):
+            delayed = h[:, (t + 1 - lag) % n_slots, rows]  # (B, N, N)
+            c = jnp.einsum("ij,bij->bi", w, delayed)
+            return jax.lax.dynamic_update_index_in_dim(h, jnp.tanh(c), (t + 1) % n_slots, 1), None
+        return jax.lax.scan(body, hist, jnp.arange(T))[0]
+
+    def vmapped(hist):  # (B, L, N, 1): trailing layout of one entry, vmapped over B
+        return jax.vmap(trailing)(hist)
+
+    base = jax.random.uniform(jax.random.key(1), (n_slots, n, b))
+    return {
+        "trailing": time_compiled(trailing, base, repeats=repeats),
+        "leading": time_compiled(leading, jnp.transpose(base, (2, 0, 1)), repeats=repeats),
+        "vmap": time_compiled(vmapped, jnp.transpose(base, (2, 0, 1))[..., None], repeats=repeats),
+    }
+
+
+def seed_case(repeats):
+    """The seed notebook: 32 nodes, 1024 steps of 1 ms, no delays; single, vmap x 8, trailing x 8."""
+    sim, params = simulator(32, delays=False, dt=1.0)
+    keys8 = jax.random.split(jax.random.key(0), 8)
+    out = {
+        "single": time_compiled(lambda k, p: sim.run(k, p).lfp, keys8[:1], params, repeats=repeats),
+        "vmap x 8": time_compiled(lambda k, p: jax.vmap(lambda kk: sim.run(kk[None], p).lfp[0])(k), keys8, params, repeats=repeats),
+        "trailing x 8": time_compiled(lambda k, p: sim.run(k, p).lfp, keys8, params, repeats=repeats),
+    }
+    return [{"case": name, **r} for name, r in out.items()]
+
+
+def vbjax_side(cases):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "vbjax_side.py"), *[f"{n}:{b}" for n, b in cases]],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        print("vbjax side failed (pip install -e '.[bench]'?):", proc.stderr.strip().splitlines()[-1:], file=sys.stderr)
+        return []
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small grid with one repeat (smoke test)")
+    parser.add_argument("--no-vbjax", action="store_true")
+    parser.add_argument("--json", default="benchmarks/results/simulate.json")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 5
+    ns, batches = ((32,), (1, 8)) if args.quick else ((32, 76, 256), (1, 8, 32, 64))
+    info = machine()
+    print(f"machine: {info}")
+
+    print("\n== throughput (trailing batch layout) ==")
+    rows = grid(ns, batches, repeats)
+    print_table(rows, ["N", "B", "mode", "compile_s", "median_s", "us_per_step", "node_steps_per_s", "lookups_per_s", "memory_bytes"])
+
+    print("\n== batch layouts (delayed) ==")
+    layout_rows = layouts(32 if args.quick else 76, (8,) if args.quick else (8, 32), repeats)
+    print_table(layout_rows, ["what", "N", "B", "layout", "compile_s", "median_s", "lookups_per_s"])
+
+    print("\n== seed notebook case (32 nodes, 1024 x 1 ms, no delays) ==")
+    seed_rows = seed_case(repeats)
+    print_table(seed_rows, ["case", "compile_s", "median_s"])
+
+    vb_rows = []
+    if not args.no_vbjax:
+        print("\n== vbjax 0.0.19 make_sdde + delay_apply, same networks and T ==")
+        cases = [(32, 8)] if args.quick else [(32, 8), (76, 8), (76, 32)]
+        vb_rows = vbjax_side(cases)
+        ours = {(r["N"], r["B"]): r["median_s"] for r in rows if r["mode"] == "forward"}
+        for r in vb_rows:
+            if (r["N"], r["B"]) in ours:
+                r["nffit_s"] = ours[(r["N"], r["B"])]
+                r["speedup"] = r["median_s"] / r["nffit_s"]
+        print_table(vb_rows, ["impl", "N", "B", "max_lag", "compile_s", "median_s", "nffit_s", "speedup"])
+
+    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "throughput": rows, "layouts": layout_rows,
+                           "seed_case": seed_rows, "vbjax": vb_rows})
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
