@@ -30,6 +30,19 @@ class Model(NamedTuple):
     diffusion : callable ``(z, params) -> g``
         Maps standard normals ``z`` (noise_dims, N, B) to state increments per sqrt(ms),
         a ``state_type`` (additive noise).
+    coupling_of_lfp : callable ``(v, params) -> h``
+        The coupling variable as a function of the LFP (``coupling_variable(y) =
+        coupling_of_lfp(observe(y))``).
+    coupling_slope : callable ``(v, params) -> dh/dv``
+    equilibrium_lfp : callable ``(v, u, params) -> v``
+        The LFP implied at a fixed point by the node's own LFP ``v`` and its input ``u``.
+    equilibrium_bracket : callable ``(u, params) -> (low, high)``
+        Bounds of every fixed-point LFP for input ``u``.
+    transfer : callable ``(s, v, params) -> (numerator, denominator)``
+        Input-to-LFP transfer function at the fixed point with LFP ``v``; the noise enters
+        with the input.
+
+    The last five are needed only for the analytic spectrum (None otherwise).
     """
 
     name: str
@@ -40,6 +53,11 @@ class Model(NamedTuple):
     observe: Callable[[Any, Any], Array]
     noise_dims: int
     diffusion: Callable[[Array, Any], Any]
+    coupling_of_lfp: Callable[[Array, Any], Array] | None = None
+    coupling_slope: Callable[[Array, Any], Array] | None = None
+    equilibrium_lfp: Callable[[Array, Array, Any], Array] | None = None
+    equilibrium_bracket: Callable[[Array, Any], tuple[Array, Array]] | None = None
+    transfer: Callable[[Array, Array, Any], tuple[Array, Array]] | None = None
 
     @property
     def n_states(self) -> int:

@@ -36,7 +36,8 @@ from jax import Array
 
 from nffit.models.base import Model
 
-__all__ = ["JansenRitState", "JansenRitParams", "sigmoid", "dfun", "coupling_variable", "observe", "diffusion", "JANSEN_RIT"]
+__all__ = ["JansenRitState", "JansenRitParams", "sigmoid", "sigmoid_slope", "dfun", "coupling_variable", "observe",
+           "diffusion", "equilibrium_lfp", "equilibrium_bracket", "transfer", "JANSEN_RIT"]
 
 
 
@@ -119,8 +120,8 @@ def dfun(y: JansenRitState, c: Array, p: JansenRitParams) -> JansenRitState:
     --------
     >>> zero = jnp.zeros((2, 1))
     >>> dy = dfun(JansenRitState(*[zero] * 6), zero, JansenRitParams())
-    >>> float(dy.y4[0, 0])  # A a mu: the input drives the excitatory PSP
-    0.0715
+    >>> round(float(dy.y4[0, 0]), 4)  # A a (mu + a_2 J S(0))
+    0.0791
     """
     y0, y1, y2, y3, y4, y5 = y
     return JansenRitState(
@@ -152,5 +153,61 @@ def diffusion(z: Array, p: JansenRitParams) -> JansenRitState:
     return JansenRitState(zero, zero, zero, zero, p.A * p.a * p.sigma * z[0], zero)
 
 
-JANSEN_RIT = Model("jansen_rit", JansenRitState, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion)
+def equilibrium_lfp(v: Array, u: Array, p: JansenRitParams) -> Array:
+    """The LFP a node settles at for input ``u`` (1/ms) if its own LFP is ``v`` (mV).
+
+    At a fixed point ``y3 = y4 = y5 = 0``, ``y0 = (A/a) S(v)``,
+    ``y1 = (A/a)(u + a_2 J S(a_1 J y0))`` and ``y2 = (B/b) a_4 J S(a_3 J y0)``; a fixed point
+    solves ``v = y1 - y2``.
+    """
+    y0 = p.A / p.a * sigmoid(v, p)
+    return p.A / p.a * (u + p.a_2 * p.J * sigmoid(p.a_1 * p.J * y0, p)) - p.B / p.b * p.a_4 * p.J * sigmoid(p.a_3 * p.J * y0, p)
+
+
+def equilibrium_bracket(u: Array, p: JansenRitParams) -> tuple[Array, Array]:
+    """Bounds (mV) of every fixed-point LFP for input ``u``: the range of ``equilibrium_lfp``.
+
+    ``0 <= S <= 2 e0`` gives ``(A/a) u - (B/b) a_4 J 2 e0 <= v <= (A/a) (u + a_2 J 2 e0)``.
+    """
+    top = 2.0 * p.e0
+    return p.A / p.a * u - p.B / p.b * p.a_4 * p.J * top - 1.0, p.A / p.a * (u + p.a_2 * p.J * top) + 1.0
+
+
+def sigmoid_slope(v: Array, p: JansenRitParams) -> Array:
+    """``S'(v)`` in 1/(ms mV)."""
+    s = jax.nn.sigmoid(p.r * (v - p.v0))
+    return 2.0 * p.e0 * p.r * s * (1.0 - s)
+
+
+def transfer(s: Array, v: Array, p: JansenRitParams) -> tuple[Array, Array]:
+    r"""Input-to-LFP transfer function of a node linearised at the fixed point with LFP ``v``.
+
+    With the synaptic kernels ``h_e(s) = A a / (s + a)^2`` and ``h_i(s) = B b / (s + b)^2``
+    and the sigmoid slopes at the fixed point ``s_0 = S'(v)``, ``s_1 = S'(a_1 J y0)``,
+    ``s_3 = S'(a_3 J y0)``:
+
+    .. math::
+        H(s) = \frac{h_e}{1 - h_e s_0 (a_1 a_2 J^2 s_1 h_e - a_3 a_4 J^2 s_3 h_i)}
+
+    Returned as ``(numerator, denominator) = (h_e, 1 - ...)``; the denominator tends to 1 and
+    its only poles are ``-a`` and ``-b``, so its zeros in the right half plane are the node's
+    unstable modes.
+
+    Parameters
+    ----------
+    s : complex Array, broadcastable against ``v``; Laplace variable in 1/ms (``i omega``).
+    v : Array, fixed-point LFP in mV.
+    """
+    y0 = p.A / p.a * sigmoid(v, p)
+    h_e = p.A * p.a / (s + p.a) ** 2
+    h_i = p.B * p.b / (s + p.b) ** 2
+    s0 = sigmoid_slope(v, p)
+    s1 = sigmoid_slope(p.a_1 * p.J * y0, p)
+    s3 = sigmoid_slope(p.a_3 * p.J * y0, p)
+    loop = h_e * s0 * (p.a_1 * p.a_2 * p.J**2 * s1 * h_e - p.a_3 * p.a_4 * p.J**2 * s3 * h_i)
+    return h_e, 1.0 - loop
+
+
+JANSEN_RIT = Model("jansen_rit", JansenRitState, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion,
+                   sigmoid, sigmoid_slope, equilibrium_lfp, equilibrium_bracket, transfer)
 """The Jansen-Rit :class:`~nffit.models.base.Model`."""
