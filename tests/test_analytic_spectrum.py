@@ -1,0 +1,132 @@
+"""The analytic spectrum against independent references: a 6 x 6 NumPy linearisation of
+one node, eigenvalues of the undelayed network's Jacobian, finite differences, and the
+simulated Welch spectrum of the nonlinear delayed network."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.signal
+
+from nffit import Connectome, JansenRitParams, make_simulator
+from nffit.analytic_spectrum import make_analytic_spectrum
+from reference_jr import DEFAULTS, jr_rhs, sigm
+
+FREQS = np.arange(1.0, 45.0, 0.5)
+
+
+def _numpy_jacobian(y, u, p):
+    eps = 1e-6
+    return np.array([(jr_rhs(y + eps * e, u, p) - jr_rhs(y - eps * e, u, p)) / (2 * eps) for e in np.eye(6)]).T
+
+
+def _upper_fixed_point(mu, p):
+    def f(v):
+        y0 = p["A"] / p["a"] * sigm(v, p)
+        y1 = p["A"] / p["a"] * (mu + p["a_2"] * p["J"] * sigm(p["a_1"] * p["J"] * y0, p))
+        y2 = p["B"] / p["b"] * p["a_4"] * p["J"] * sigm(p["a_3"] * p["J"] * y0, p)
+        return v - (y1 - y2)
+    grid = np.linspace(-80, 60, 14001)
+    values = f(grid)
+    i = np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))[-1]
+    v = scipy.optimize.brentq(f, grid[i], grid[i + 1], xtol=1e-13)
+    y0 = p["A"] / p["a"] * sigm(v, p)
+    y1 = p["A"] / p["a"] * (mu + p["a_2"] * p["J"] * sigm(p["a_1"] * p["J"] * y0, p))
+    return v, np.array([y0, y1, y1 - v, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("mu, sigma", [(0.6, 0.02), (0.8, 0.1)])
+def test_single_node_matches_numpy_linearisation(mu, sigma):
+    node = Connectome(np.zeros((1, 1)), np.zeros((1, 1)), ("x",), None)
+    spectrum = make_analytic_spectrum(node, FREQS, dtype=jnp.float64)
+    out = spectrum(JansenRitParams(mu=mu, sigma=sigma))
+    p = dict(DEFAULTS, mu=mu, sigma=sigma)
+    v, y = _upper_fixed_point(mu, p)
+    np.testing.assert_allclose(float(out.fixed_point.lfp[0, 0]), v, rtol=1e-9)
+    jac = _numpy_jacobian(y, mu, p)
+    b = np.zeros(6)
+    b[4] = p["A"] * p["a"]  # the input u enters y4'
+    c = np.array([0, 1, -1, 0, 0, 0])
+    h = np.array([c @ np.linalg.solve(2j * np.pi * f / 1000 * np.eye(6) - jac, b) for f in FREQS])
+    expected = 2.0 / 1000.0 * sigma**2 * np.abs(h) ** 2  # one-sided, per Hz
+    assert bool(out.valid[0]) and np.all(np.linalg.eigvals(jac).real < 0)
+    np.testing.assert_allclose(np.asarray(out.psd[0, 0]), expected, rtol=1e-6)
+
+
+def _network_jacobian_eigs(conn, p, v):
+    n = conn.n_regions
+    y0 = p["A"] / p["a"] * sigm(v, p)
+    u = p["mu"] + p["G"] * conn.weights @ sigm(v, p)
+    y1 = p["A"] / p["a"] * (u + p["a_2"] * p["J"] * sigm(p["a_1"] * p["J"] * y0, p))
+    state = np.concatenate([y0, y1, y1 - v, np.zeros(3 * n)])
+
+    def f(flat):
+        y = flat.reshape(6, n)
+        return jr_rhs(y, p["mu"] + p["G"] * conn.weights @ sigm(y[1] - y[2], p), p).ravel()
+
+    assert np.abs(f(state)).max() < 1e-8  # the fixed point is one of the reference equations too
+    eps = 1e-6
+    jac = np.array([(f(state + eps * e) - f(state - eps * e)) / (2 * eps) for e in np.eye(6 * n)]).T
+    return np.linalg.eigvals(jac)
+
+
+@pytest.mark.parametrize("mu", [0.05, 0.3, 0.6, 0.75])
+def test_stability_count_matches_undelayed_eigenvalues(mu):
+    weights = np.array([[0.0, 0.8, 0.3], [0.5, 0.0, 0.9], [0.2, 0.6, 0.0]])
+    conn = Connectome(weights, np.zeros((3, 3)), ("a", "b", "c"), None)
+    out = make_analytic_spectrum(conn, FREQS, dtype=jnp.float64, stability_df=0.25)(JansenRitParams(mu=mu, G=2.0))
+    eigs = _network_jacobian_eigs(conn, dict(DEFAULTS, mu=mu, G=2.0), np.asarray(out.fixed_point.lfp[:, 0]))
+    assert round(float(out.n_unstable[0])) == int(np.sum(eigs.real > 0))
+    assert bool(out.valid[0]) == bool(np.all(eigs.real < 0))
+
+
+def test_batched_parameters_and_gradient():
+    conn = Connectome(np.array([[0.0, 1.0], [0.7, 0.0]]), np.array([[0.0, 25.0], [25.0, 0.0]]), ("a", "b"), None)
+    spectrum = make_analytic_spectrum(conn, FREQS, dtype=jnp.float64)
+    batched = spectrum(JansenRitParams(mu=jnp.array([0.6, 0.7, 0.3]), G=jnp.array([1.0, 2.0, 1.0])))
+    assert batched.valid.tolist() == [True, True, False]
+    single = spectrum(JansenRitParams(mu=0.7, G=2.0))
+    np.testing.assert_allclose(np.asarray(batched.psd[1]), np.asarray(single.psd[0]), rtol=1e-12)
+
+    names = ("G", "mu", "speed", "sigma", "A", "b")
+    theta = jnp.array([1.5, 0.65, 4.0, 0.05, 3.25, 0.05])
+
+    def loss(t):
+        psd = spectrum(JansenRitParams(**dict(zip(names, t)))).psd
+        return jnp.sum(jnp.log(psd) * jnp.linspace(0.0, 1.0, FREQS.size))
+
+    grad = jax.grad(loss)(theta)
+    for k, name in enumerate(names):
+        e = jnp.zeros_like(theta).at[k].set(1e-6 * theta[k])
+        fd = (loss(theta + e) - loss(theta - e)) / (2e-6 * theta[k])
+        np.testing.assert_allclose(float(grad[k]), float(fd), rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def _compare_with_simulation(conn, params, batch, duration_ms):
+    fs, nperseg = 250.0, 1000
+    sim = make_simulator(conn, duration_ms=duration_ms, transient_ms=2000.0, fs=fs)
+    out = sim.run(jax.random.key(0), params, batch_size=batch)
+    assert bool(out.finite.all())
+    freqs, psd = scipy.signal.welch(np.asarray(out.lfp), fs=fs, nperseg=nperseg, axis=1)
+    simulated = psd.mean(axis=0).T  # (N, F), averaged over the batch
+    band = (freqs >= 2.0) & (freqs <= 40.0)
+    analytic = make_analytic_spectrum(conn, freqs[band])(params)
+    assert bool(analytic.valid[0])
+    # the simulator's output is a block average of `decimation` steps: a boxcar filter
+    m, dt = sim.decimation, sim.dt / 1000.0
+    f = freqs[band]
+    boxcar = (np.sin(np.pi * f * m * dt) / (m * np.sin(np.pi * f * dt))) ** 2
+    ratio = np.log10(simulated[:, band] / (np.asarray(analytic.psd[0]) * boxcar))
+    return np.sqrt(np.mean(ratio**2))
+
+
+def test_two_node_delayed_network_matches_simulation():
+    conn = Connectome(np.array([[0.0, 1.0], [0.6, 0.0]]), np.array([[0.0, 30.0], [30.0, 0.0]]), ("a", "b"), None)
+    rms = _compare_with_simulation(conn, JansenRitParams(mu=0.7, G=0.5, sigma=0.01), batch=32, duration_ms=40_000.0)
+    assert rms <= 0.05, rms
+
+
+def test_76_region_network_matches_simulation(tvb76):
+    rms = _compare_with_simulation(tvb76, JansenRitParams(mu=0.65, G=1.0, sigma=0.01), batch=32, duration_ms=16_000.0)
+    assert rms <= 0.05, rms
