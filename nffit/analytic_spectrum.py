@@ -85,6 +85,20 @@ class AnalyticSpectrum(NamedTuple):
     fixed_point: FixedPoint
 
 
+def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
+    """``lax.map(fn, xs)`` over chunks of ``size`` (vmapped inside), padding the last chunk.
+
+    Unlike ``lax.map(..., batch_size=...)`` there is no separate remainder computation: two
+    batched LAPACK kernels that XLA runs concurrently deadlock jax 0.10's CPU thread pool.
+    """
+    n = xs.shape[0]
+    size = max(1, min(size, n))
+    chunks = -(-n // size)
+    padded = jnp.concatenate([xs, jnp.repeat(xs[-1:], chunks * size - n, axis=0)])
+    out = lax.map(jax.vmap(fn), padded.reshape((chunks, size) + xs.shape[1:]))
+    return jax.tree.map(lambda y: y.reshape((chunks * size,) + y.shape[2:])[:n], out)
+
+
 def _turn(phase: Array) -> Array:
     """Total change of an unwrapped phase along axis 0."""
     unwrapped = jnp.unwrap(phase, axis=0)
@@ -267,7 +281,7 @@ def make_analytic_spectrum(
             weight = (num.real**2 + num.imag**2) * noise_var  # (B, N)
             return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, weight)
 
-        psd = lax.map(psd_at, omega, batch_size=freq_batch)  # (F, B, C)
+        psd = _chunked_map(psd_at, omega, freq_batch)  # (F, B, C)
         psd = jnp.moveaxis(psd, 0, -1)
 
         # arg det A = sum_i arg d_i + arg det(I - diag(H) K): each part is unwrapped on its
@@ -283,7 +297,8 @@ def make_analytic_spectrum(
             relative = a / jnp.broadcast_to(den_w, v.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
-        network_turn = _turn(lax.map(network_phase, omega_grid, batch_size=freq_batch))
+        psd, grid = lax.optimization_barrier((psd, omega_grid))  # stability solves after the spectrum's
+        network_turn = _turn(_chunked_map(network_phase, grid, freq_batch))
         n_unstable = -(node_turn + network_turn) / jnp.pi
         stable = jnp.abs(n_unstable) < 0.25
         valid = fp.converged & stable & jnp.all(jnp.isfinite(psd), axis=(1, 2))
