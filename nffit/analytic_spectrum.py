@@ -139,7 +139,7 @@ def _node_root(model: Model, u: Array, params: Any, branch: str, grid: int = 384
     return 0.5 * (a + b)
 
 
-def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch: str = "upper", iterations: int = 60,
+def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch: str = "upper", iterations: int = 30,
                 newton_steps: int = 4, tol: float = 1e-4) -> FixedPoint:
     """Network fixed point: node roots on one branch under the network input, then Newton.
 
