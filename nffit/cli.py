@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nffit.errors import NffitError
+from nffit.netcdf import check_output_path
 
 __all__ = ["main"]
 
@@ -34,15 +35,11 @@ def _parse_sets(items: Sequence[str], valid: tuple[str, ...]) -> dict[str, float
 
 
 def _peak_frequency(lfp, fs: float, fmin: float = 2.0) -> float:
-    import numpy as np
+    """Peak of the batch- and region-mean Welch spectrum (2 s segments) of ``lfp`` (B, T, N)."""
+    from nffit.welch import peak_frequency, welch
 
-    from nffit.welch import welch
-
-    nperseg = min(lfp.shape[1], int(round(2.0 * fs)))
-    freqs, psd = welch(lfp, fs, nperseg=nperseg, axis=1)
-    mean = np.asarray(psd).mean(axis=(0, 1))
-    band = freqs >= fmin
-    return float(freqs[band][np.argmax(mean[band])])
+    freqs, psd = welch(lfp, fs, nperseg=min(lfp.shape[1], int(round(2.0 * fs))), axis=1)
+    return peak_frequency(freqs, psd.mean(axis=(0, 1)), fmin)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -51,7 +48,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from nffit.connectome import load_connectome
     from nffit.models import get_model
-    from nffit.netcdf import check_output_path, simulation_dataset, write_netcdf
+    from nffit.netcdf import simulation_dataset, write_netcdf
     from nffit.simulator import make_simulator
 
     out = check_output_path(args.output)
@@ -82,6 +79,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spectrum(args: argparse.Namespace) -> int:
+    from nffit.eeg import ALPHA_BAND, read_eeg_spectrum, save_spectrum
+    from nffit.welch import peak_frequency
+
+    out = check_output_path(args.output)
+    plot = check_output_path(args.plot) if args.plot else None
+    spec = read_eeg_spectrum(args.eegfile, picks=args.picks, fmin=args.fmin, fmax=args.fmax, segment_s=args.segment,
+                             overlap=args.overlap, reference=None if args.reference == "none" else args.reference)
+    save_spectrum(spec, out)
+    peak = peak_frequency(spec.freqs, spec.psd.mean(axis=0), *ALPHA_BAND)
+    print(f"{len(spec.channels)} channels, {spec.freqs[0]:g}-{spec.freqs[-1]:g} Hz in {spec.freqs[1] - spec.freqs[0]:g} Hz bins, "
+          f"{spec.n_segments} segments (dof {spec.dof:.1f})")
+    print(f"alpha peak     {peak:.2f} Hz (channel mean)")
+    print(f"wrote          {out}")
+    if plot:
+        from nffit.plots import plot_observed_spectrum
+
+        plot_observed_spectrum(spec, plot)
+        print(f"plot           {plot}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from nffit.demo import run_demo
 
@@ -107,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a model parameter")
     sim.add_argument("-o", "--output", required=True, help="output .nc file")
     sim.set_defaults(func=cmd_simulate)
+
+    spec = sub.add_parser("spectrum", help="Welch spectrum of an EEG recording, as netCDF (and a plot)")
+    spec.add_argument("eegfile", help="EDF, BDF, FIF, BrainVision .vhdr, EEGLAB .set, GDF, ...")
+    spec.add_argument("--picks", default=None, help="comma-separated channel names (default: all good EEG)")
+    spec.add_argument("--fmin", type=float, default=1.0, help="Hz (default 1)")
+    spec.add_argument("--fmax", type=float, default=45.0, help="Hz (default 45)")
+    spec.add_argument("--segment", type=float, default=4.0, help="Welch segment in seconds (default 4)")
+    spec.add_argument("--overlap", type=float, default=0.5, help="segment overlap fraction (default 0.5)")
+    spec.add_argument("--reference", default="average", help="'average' (default) or 'none'")
+    spec.add_argument("-o", "--output", required=True, help="output .nc file")
+    spec.add_argument("--plot", default=None, help="also write a PNG of the spectrum")
+    spec.set_defaults(func=cmd_spectrum)
 
     demo = sub.add_parser("demo", help="the main job on the bundled data, with a report")
     demo.add_argument("-o", "--output", default="demo-output", help="output directory (default demo-output)")

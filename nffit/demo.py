@@ -31,7 +31,7 @@ def run_demo(out_dir: Path, *, duration_s: float = 10.0, batch: int = 4, seed: i
     from nffit.models import JansenRitParams
     from nffit.netcdf import simulation_dataset, write_netcdf
     from nffit.simulator import make_simulator
-    from nffit.welch import welch
+    from nffit.welch import peak_frequency, welch
 
     if out_dir.exists() and not out_dir.is_dir():
         raise NffitError(f"{out_dir}: exists and is not a directory; choose another -o")
@@ -49,7 +49,7 @@ def run_demo(out_dir: Path, *, duration_s: float = 10.0, batch: int = 4, seed: i
     psd = np.asarray(psd)
     band = (freqs >= 1.0) & (freqs <= 45.0)
     mean = psd.mean(axis=(0, 1))
-    peak = float(freqs[band][np.argmax(mean[band])])
+    peak = peak_frequency(freqs, mean, 1.0, 45.0)
     fig, ax = plt.subplots(figsize=(7, 4))
     for region in range(psd.shape[1]):
         ax.semilogy(freqs[band], psd[:, region, band].mean(axis=0), color="0.8", lw=0.6)

@@ -16,9 +16,11 @@ import numpy as np
 
 from nffit.errors import NffitError
 
-__all__ = ["ObservedSpectrum", "read_eeg_spectrum", "save_spectrum", "load_spectrum", "sample_eeg_path"]
+__all__ = ["ALPHA_BAND", "ObservedSpectrum", "read_eeg_spectrum", "save_spectrum", "load_spectrum", "sample_eeg_path"]
 
 SAMPLE_EEG = "S001R02.edf"
+ALPHA_BAND = (7.0, 14.0)
+"""Hz: where the alpha peak is looked for."""
 
 
 class ObservedSpectrum(NamedTuple):

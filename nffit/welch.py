@@ -16,7 +16,7 @@ from jax import Array
 
 from nffit.errors import NffitError
 
-__all__ = ["welch", "welch_segments", "welch_dof"]
+__all__ = ["welch", "welch_segments", "welch_dof", "peak_frequency"]
 
 Detrend = Literal["constant", "linear", False]
 
@@ -140,3 +140,16 @@ def welch_dof(n_segments: int, nperseg: int, noverlap: int, window: str | tuple 
         rho = np.sum(win[: nperseg - shift] * win[shift:]) / energy
         total += (1.0 - m / n_segments) * rho**2
     return 2.0 * n_segments / (1.0 + 2.0 * total)
+
+
+def peak_frequency(freqs: np.ndarray, psd: np.ndarray, fmin: float = 0.0, fmax: float = np.inf) -> float:
+    """Frequency (Hz) of the largest value of ``psd`` (F,) with ``fmin <= f <= fmax``; NaN if none.
+
+    Examples
+    --------
+    >>> peak_frequency(np.array([1.0, 2.0, 3.0]), np.array([5.0, 1.0, 2.0]), fmin=1.5)
+    3.0
+    """
+    psd = np.asarray(psd)
+    inside = (freqs >= fmin) & (freqs <= fmax)
+    return float(freqs[inside][np.argmax(psd[inside])]) if inside.any() else float("nan")
