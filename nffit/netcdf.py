@@ -35,6 +35,7 @@ def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:
     os.close(fd)
     try:
         dataset.to_netcdf(tmp, engine="h5netcdf")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_observed_spectrum"]
+__all__ = ["save_figure", "plot_observed_spectrum", "plot_simulated_spectrum"]
 
 
 def _pyplot():
@@ -20,6 +20,25 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save ``fig`` as PNG atomically (temporary file in the same directory, then rename) and close it."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        _pyplot().close(fig)
+    return path
 
 
 def plot_observed_spectrum(spec, path: str | Path) -> Path:
@@ -40,7 +59,22 @@ def plot_observed_spectrum(spec, path: str | Path) -> Path:
                  f"{spec.n_segments} segments")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
+
+
+def plot_simulated_spectrum(freqs: np.ndarray, psd: np.ndarray, title: str, path: str | Path) -> Path:
+    """Region spectra ``psd`` (B, N, F) of a simulation: each region's batch mean in grey, the mean in colour."""
+    from nffit.welch import peak_frequency
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for region in range(psd.shape[1]):
+        ax.semilogy(freqs, psd[:, region].mean(axis=0), color="0.8", lw=0.6)
+    mean = psd.mean(axis=(0, 1))
+    peak = peak_frequency(freqs, mean, 2.0)
+    ax.semilogy(freqs, mean, color="C0", lw=2, label="mean over regions and batch")
+    ax.axvline(peak, color="C3", ls="--", label=f"peak {peak:.2f} Hz")
+    ax.set(xlabel="frequency (Hz)", ylabel="LFP PSD (mV$^2$/Hz)", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)

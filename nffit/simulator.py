@@ -31,7 +31,7 @@ from nffit.integrators import get_scheme
 from nffit.models import JANSEN_RIT, Model
 from nffit.noise import batch_size_of_keys, entry_keys, standard_normal_block
 
-__all__ = ["NetworkState", "SimulationOutput", "Simulator", "make_simulator", "as_params", "batch_size_of_params"]
+__all__ = ["NetworkState", "SimulationOutput", "Simulator", "make_simulator", "simulate", "as_params", "batch_size_of_params"]
 
 
 class NetworkState(NamedTuple):
@@ -298,3 +298,26 @@ def make_simulator(
 
     return Simulator(run, init, step, model, connectome, method, dt, fs, decimation, n_samples, n_transient,
                      n_slots, interpolate_delays, dtype)
+
+
+def simulate(rng_key: Array, params: Any = None, *, connectome: Connectome | str = "tvb76", batch_size: int | None = None,
+             initial_state: Array | None = None, **options: Any) -> SimulationOutput:
+    """Build a simulator and run it once: ``make_simulator(connectome, **options).run(...)``.
+
+    Every option of :func:`make_simulator` is keyword-only (``dt``, ``duration_ms``,
+    ``transient_ms``, ``fs``, ``method``, ``min_speed``, ``interpolate_delays``, ``delays``,
+    ``checkpoint_samples``, ``dtype``, ``model``). Each call compiles anew: for repeated runs
+    build the simulator once and call its ``run``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> out = simulate(jax.random.key(0), {"G": 2.0}, duration_ms=100.0, transient_ms=0.0, batch_size=2)
+    >>> out.lfp.shape
+    (2, 25, 76)
+    """
+    if isinstance(connectome, str):
+        from nffit.connectome import load_connectome
+
+        connectome = load_connectome(connectome)
+    return make_simulator(connectome, **options).run(rng_key, params, batch_size=batch_size, initial_state=initial_state)
