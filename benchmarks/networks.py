@@ -10,12 +10,16 @@ DT = 0.1
 MAX_LAG_STEPS = 255
 
 
-def benchmark_network(n: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(weights (n, n) symmetric, lengths (n, n) in mm, speed in mm/ms)."""
+def benchmark_network(n: int, connectome: str = "tvb76") -> tuple[np.ndarray, np.ndarray, float]:
+    """(weights (n, n) symmetric, lengths (n, n) in mm, speed in mm/ms).
+
+    For n = 76, ``connectome`` may name a copy of tvb-data's connectivity_76.zip (for a
+    machine without tvb-data).
+    """
     if n == 76:
         from nffit import load_connectome
 
-        conn = load_connectome("tvb76")
+        conn = load_connectome(connectome)
         weights = 0.5 * (conn.weights + conn.weights.T)  # symmetric: vbjax transposes weights vs lags
         lengths = conn.lengths
     else:

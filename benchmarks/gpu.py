@@ -1,0 +1,81 @@
+"""Simulator throughput on an accelerator (or the CPU): node-steps/s, delayed reads/s and the
+fraction of memory bandwidth they use, for batches up to 4096 on the 76-region network.
+
+    python benchmarks/gpu.py [--json benchmarks/results/gpu.json] [--max-batch 4096] [--quick]
+
+T = 1024 steps of dt = 0.1 ms, longest delay 255 steps (as benchmarks/simulate.py). The
+bandwidth bound is measured in the same run by a device copy (read + write of a large
+array); "read bandwidth" counts 4 bytes per delayed read (float32), a lower bound on the
+traffic of the gather. Runs in well under 5 minutes on one H100/H200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from networks import DT, benchmark_network  # noqa: E402
+from timing import machine, print_table, time_compiled, write_json  # noqa: E402
+
+from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
+from nffit.delays import incoming  # noqa: E402
+
+T = 1024
+
+
+def copy_bandwidth(n_bytes: int = 2 << 30, repeats: int = 10) -> float:
+    """Bytes/s of ``x * 1`` (one read and one write of every element) on the default device."""
+    size = min(n_bytes, 1 << 31) // 4
+    x = jnp.ones((size,), jnp.float32)
+    r = time_compiled(lambda a: a * jnp.float32(1.0001), x, repeats=repeats)
+    return 2 * size * 4 / r["median_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", default="benchmarks/results/gpu.json")
+    parser.add_argument("--max-batch", type=int, default=4096)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke test)")
+    parser.add_argument("--connectome", default="tvb76", help="a copy of connectivity_76.zip where tvb-data is missing")
+    args = parser.parse_args()
+    info = machine()
+    print(f"machine: {info}", flush=True)
+    bound = copy_bandwidth(64 << 20 if args.quick else 2 << 30, 2 if args.quick else 10)
+    print(f"copy bandwidth: {bound / 1e9:.1f} GB/s", flush=True)
+
+    weights, lengths, speed = benchmark_network(76, args.connectome)
+    k = int(incoming(weights)[0].shape[1])
+    conn = Connectome(weights, lengths, tuple(map(str, range(76))), None)
+    sim = make_simulator(conn, dt=DT, duration_ms=T * DT, transient_ms=0.0, fs=1000.0 / (8 * DT), min_speed=speed)
+    params = JansenRitParams(speed=speed)
+    batches = [b for b in (1, 32, 256, 1024, 4096, 16384, 65536) if b <= args.max_batch]
+    if args.quick:
+        batches = [1, 32]
+    rows = []
+    for b in batches:
+        keys = jax.random.split(jax.random.key(0), b)
+        modes = [("forward", lambda kk, p: sim.run(kk, p).lfp, (keys, params))]
+        if b <= 1024:
+            def loss(theta, kk):
+                return jnp.sum(sim.run(kk, params._replace(G=theta[0], mu=theta[1])).lfp ** 2)
+            modes.append(("gradient", jax.grad(loss), (jnp.array([1.0, 0.22]), keys)))
+        for mode, fn, fn_args in modes:
+            r = time_compiled(fn, *fn_args, repeats=2 if args.quick else 5)
+            reads = 76 * k * b * T / r["median_s"]
+            rows.append({"N": 76, "K": k, "B": b, "mode": mode, **r, "node_steps_per_s": 76 * b * T / r["median_s"],
+                         "reads_per_s": reads, "read_GB_per_s": reads * 4 / 1e9, "fraction_of_copy_bw": reads * 4 / bound})
+            print(f"  B={b:5d} {mode:8s} {r['median_s'] * 1e3:9.2f} ms  {reads:.3g} reads/s  "
+                  f"{reads * 4 / bound:.1%} of copy bandwidth", flush=True)
+    print_table(rows, ["N", "K", "B", "mode", "compile_s", "median_s", "node_steps_per_s", "reads_per_s", "read_GB_per_s",
+                       "fraction_of_copy_bw", "memory_bytes"])
+    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "copy_bandwidth_bytes_per_s": bound, "rows": rows})
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
