@@ -1,0 +1,236 @@
+"""Fitting a delayed network to an observed EEG spectrum.
+
+``make_problem`` fixes the data, the spectrum (analytic, at the observed frequencies, through
+the gain rows of the observed channels), the priors and the likelihood. ``spectrum_model`` is
+the numpyro model: a plain function users can read and edit. ``fit_map`` runs a batch of
+optax optimisations from prior draws (one vmapped call) and a Laplace approximation at the
+best optimum; ``run_nuts`` runs numpyro's NUTS with vectorised chains.
+
+Parameter sets whose fixed point is unstable or not found have log-density -inf: samplers
+reject them; the posterior never carries NaNs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+from jax import Array
+
+from nffit.analytic_spectrum import make_analytic_spectrum
+from nffit.connectome import Connectome, load_connectome
+from nffit.eeg import ObservedSpectrum
+from nffit.errors import NffitError
+from nffit.gain import Gain, load_tvb_eeg_gain, select_channels
+from nffit.likelihood import LIKELIHOODS
+from nffit.observation import observe_spectrum
+from nffit.priors import DEFAULT_FREE, PARAMETER_NAMES, default_priors, split_values
+
+__all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "run_nuts"]
+
+
+class FitProblem(NamedTuple):
+    """Everything a fit needs besides the random key.
+
+    Attributes
+    ----------
+    freqs : ndarray (F,), Hz; observed : ndarray (C, F), uV^2/Hz; dof : float
+    channels : tuple of str
+    spectrum : callable ``JansenRitParams -> AnalyticSpectrum`` with psd (B, C, F)
+    priors : dict name -> numpyro distribution (the free parameters)
+    fixed : dict name -> value (every other parameter keeps its default unless named here)
+    likelihood : "whittle" or "lognormal"; lognormal_sd : float, decades
+    """
+
+    freqs: np.ndarray
+    observed: np.ndarray
+    dof: float
+    channels: tuple[str, ...]
+    spectrum: Callable[..., Any]
+    priors: dict
+    fixed: dict
+    likelihood: str
+    lognormal_sd: float
+
+
+def make_problem(
+    observed: ObservedSpectrum,
+    *,
+    connectome: Connectome | str = "tvb76",
+    gain: Gain | None = None,
+    free: Sequence[str] = DEFAULT_FREE,
+    priors: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    likelihood: str = "whittle",
+    lognormal_sd: float = 0.1,
+    bin_stride: int = 2,
+    average_reference: bool = True,
+) -> FitProblem:
+    """Set up a fit of the analytic network spectrum to ``observed``.
+
+    Parameters
+    ----------
+    observed : ObservedSpectrum
+    connectome : Connectome or "tvb76" (default)
+    gain : Gain, optional
+        Region-to-sensor gain with channel names; default TVB's EEG gain, rows picked by the
+        observed channel names (case-insensitive).
+    free : names of the fitted parameters (default G, mu, speed, log10_scale,
+        aperiodic_offset, aperiodic_exponent)
+    priors : overrides of the default priors, name -> numpyro distribution
+    fixed : values of parameters that are not fitted (others keep their defaults)
+    likelihood : "whittle" (Gamma, default) or "lognormal"
+    bin_stride : keep every ``bin_stride``-th frequency (adjacent Hann bins are correlated)
+    average_reference : subtract the mean over all gain rows, as the data were
+        average-referenced (default True)
+    """
+    if likelihood not in LIKELIHOODS:
+        raise NffitError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+    unknown = sorted(set(free) - set(PARAMETER_NAMES))
+    if unknown:
+        raise NffitError(f"unknown free parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
+    fixed = dict(fixed or {})
+    split_values(fixed)  # validates names
+    if isinstance(connectome, str):
+        connectome = load_connectome(connectome)
+    gain = gain or load_tvb_eeg_gain()
+    matrix = gain.matrix - gain.matrix.mean(axis=0, keepdims=True) if average_reference else gain.matrix
+    rows = select_channels(Gain(matrix, gain.channels), observed.channels).matrix
+    keep = slice(None, None, max(1, int(bin_stride)))
+    freqs, psd = observed.freqs[keep], observed.psd[:, keep]
+    if np.any(freqs <= 0):
+        raise NffitError("the fitted band must exclude 0 Hz; raise fmin")
+    spectrum = make_analytic_spectrum(connectome, freqs, gain=rows)
+    model_at_defaults = np.asarray(spectrum(split_values(fixed)[0]._replace(mu=0.65)).psd[0])
+    all_priors = default_priors(psd, model_at_defaults, freqs)
+    all_priors.update(priors or {})
+    chosen = {name: all_priors[name] for name in free}
+    return FitProblem(freqs, psd, float(observed.dof), tuple(observed.channels), spectrum, chosen,
+                      {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd))
+
+
+def spectrum_model(problem: FitProblem) -> None:
+    """numpyro model: priors -> analytic network spectrum -> observation model -> likelihood.
+
+    Sample sites: one per free parameter, and ``psd`` (Whittle/Gamma, shape (C, F)) or
+    ``log10_psd`` (log-normal) observed. Invalid parameter sets add a -inf factor.
+    """
+    values = dict(problem.fixed)
+    for name, prior in problem.priors.items():
+        values[name] = numpyro.sample(name, prior)
+    model_params, obs_params = split_values(values)
+    out = problem.spectrum(model_params)
+    psd = observe_spectrum(out.psd, problem.freqs, obs_params)[0]  # (C, F)
+    observed = jnp.asarray(problem.observed, psd.dtype)
+    ok = out.valid[0] & jnp.all(jnp.isfinite(psd) & (psd > 0))
+    safe = jnp.where(ok, psd, observed)  # any finite stand-in: the factor below rejects the point
+    numpyro.deterministic("model_psd", safe)
+    numpyro.factor("valid", jnp.where(ok, 0.0, -jnp.inf))
+    if problem.likelihood == "whittle":
+        half = 0.5 * problem.dof
+        numpyro.sample("psd", dist.Gamma(half, half / safe), obs=observed)
+    else:
+        numpyro.sample("log10_psd", dist.Normal(jnp.log10(safe), problem.lognormal_sd), obs=jnp.log10(observed))
+
+
+class MapResult(NamedTuple):
+    """Multi-start MAP.
+
+    Attributes
+    ----------
+    best : dict name -> value (constrained), the best optimum
+    optima : dict name -> (K,) array, every start's optimum
+    neg_log_density : (K,) array (inf where a start ended invalid)
+    laplace : dict name -> (draws,) array from the Laplace approximation at the best optimum
+        (in the unconstrained space, mapped back), empty if the Hessian is not positive definite
+    """
+
+    best: dict
+    optima: dict
+    neg_log_density: np.ndarray
+    laplace: dict
+
+
+def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int = 500,
+            optimizer: optax.GradientTransformation | None = None, laplace_draws: int = 1000) -> MapResult:
+    """Multi-start MAP: ``starts`` prior draws optimised together (one vmapped call).
+
+    Parameters
+    ----------
+    problem : FitProblem
+    rng_key : PRNG key
+    starts : int, number of starting points (drawn from the priors)
+    steps : int, optimiser steps
+    optimizer : any ``optax.GradientTransformation`` (default ``optax.adam(0.05)``)
+    laplace_draws : int, draws of the Laplace approximation at the best optimum
+    """
+    from numpyro.infer.util import initialize_model
+
+    optimizer = optimizer or optax.adam(0.05)
+    key_init, key_starts, key_laplace = jax.random.split(rng_key, 3)
+    info = initialize_model(key_init, spectrum_model, model_args=(problem,))
+    potential = info.potential_fn
+    names = list(problem.priors)
+
+    def constrain(x):  # unconstrained -> constrained values of the free parameters only
+        return {n: dist.biject_to(problem.priors[n].support)(x[n]) for n in names}
+
+    def start(key):
+        keys = jax.random.split(key, len(names))
+        return {n: dist.biject_to(problem.priors[n].support).inv(problem.priors[n].sample(k)) for n, k in zip(names, keys)}
+
+    x0 = jax.vmap(start)(jax.random.split(key_starts, starts))
+
+    def optimise(x):
+        def body(carry, _):
+            x, state = carry
+            value, grad = jax.value_and_grad(potential)(x)
+            grad = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grad)
+            updates, state = optimizer.update(grad, state, x)
+            return (optax.apply_updates(x, updates), state), value
+        (x, _), _ = jax.lax.scan(body, (x, optimizer.init(x)), None, length=steps)
+        return x, potential(x)
+
+    xs, losses = jax.jit(jax.vmap(optimise))(x0)
+    losses = np.where(np.isfinite(np.asarray(losses)), np.asarray(losses), np.inf)
+    best = int(np.argmin(losses))
+    if not np.isfinite(losses[best]):
+        raise NffitError("every MAP start ended at an invalid (unstable) parameter set; check priors and fixed values")
+    constrained = jax.vmap(constrain)(xs)
+    optima = {n: np.asarray(constrained[n]) for n in names}
+    x_best = jax.tree.map(lambda v: v[best], xs)
+
+    flat, unravel = jax.flatten_util.ravel_pytree(x_best)
+    hessian = jax.hessian(lambda f: potential(unravel(f)))(flat)
+    laplace: dict = {}
+    try:
+        chol = np.linalg.cholesky(np.linalg.inv(np.asarray(hessian)))
+        z = np.asarray(jax.random.normal(key_laplace, (laplace_draws, flat.size)))
+        draws = np.asarray(flat)[None] + z @ chol.T
+        laplace = {n: np.asarray(v) for n, v in jax.vmap(lambda f: constrain(unravel(f)))(jnp.asarray(draws)).items()}
+    except np.linalg.LinAlgError:
+        pass
+    return MapResult({n: float(optima[n][best]) for n in names}, optima, losses, laplace)
+
+
+def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: int = 500, draws: int = 500,
+             init_values: Mapping[str, float] | None = None, progress_bar: bool = False):
+    """numpyro NUTS with ``chains`` vectorised chains (all chains are one batched spectrum call).
+
+    Returns the ``numpyro.infer.MCMC`` object (``.get_samples()``, ``.print_summary()``); turn
+    it into arviz InferenceData with :func:`nffit.inference_data.to_inference_data`.
+    """
+    from numpyro.infer import MCMC, NUTS, init_to_value
+
+    kernel = NUTS(spectrum_model, init_strategy=init_to_value(values=dict(init_values)) if init_values else
+                  numpyro.infer.init_to_median)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method="vectorized",
+                progress_bar=progress_bar)
+    mcmc.run(rng_key, problem)
+    return mcmc
