@@ -273,17 +273,6 @@ def make_analytic_spectrum(
         tau = lengths[:, :, None] / speed  # (N, N, B), ms
         noise_var = jnp.broadcast_to(params.sigma**2, (n, batch)).T  # (B, N)
 
-        def psd_at(w):
-            a, num = system(w, v, params, slope, tau)
-            # rows of Gamma A^{-1}: solve A^T X = Gamma^T, X (B, N, C)
-            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), jnp.broadcast_to(readout.T, (batch,) + readout.T.shape))
-            power = x.real**2 + x.imag**2
-            weight = (num.real**2 + num.imag**2) * noise_var  # (B, N)
-            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, weight)
-
-        psd = _chunked_map(psd_at, omega, freq_batch)  # (F, B, C)
-        psd = jnp.moveaxis(psd, 0, -1)
-
         # arg det A = sum_i arg d_i + arg det(I - diag(H) K): each part is unwrapped on its
         # own, the node factors (sharp resonances near a Hopf point) on a finer grid
         v_c, p_c, slope_c, tau_c = (lax.stop_gradient(x) for x in (v, params, slope, tau))
@@ -297,8 +286,23 @@ def make_analytic_spectrum(
             relative = a / jnp.broadcast_to(den_w, v.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
-        psd, grid = lax.optimization_barrier((psd, omega_grid))  # stability solves after the spectrum's
-        network_turn = _turn(_chunked_map(network_phase, grid, freq_batch))
+        network_turn = _turn(_chunked_map(network_phase, omega_grid, freq_batch))
+
+        def psd_at(w):
+            a, num = system(w, v, params, slope, tau)
+            # rows of Gamma A^{-1}: solve A^T X = Gamma^T, X (B, N, C)
+            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), jnp.broadcast_to(readout.T, (batch,) + readout.T.shape))
+            power = x.real**2 + x.imag**2
+            weight = (num.real**2 + num.imag**2) * noise_var  # (B, N)
+            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, weight)
+
+        # The spectrum's solves start only after the stability solves (and its gradient's
+        # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's
+        # CPU thread pool.
+        network_turn, omega_after = lax.optimization_barrier((network_turn, omega))
+        psd = _chunked_map(psd_at, omega_after, freq_batch)  # (F, B, C)
+        psd = jnp.moveaxis(psd, 0, -1)
+
         n_unstable = -(node_turn + network_turn) / jnp.pi
         stable = jnp.abs(n_unstable) < 0.25
         valid = fp.converged & stable & jnp.all(jnp.isfinite(psd), axis=(1, 2))
