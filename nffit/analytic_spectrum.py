@@ -221,7 +221,8 @@ def make_analytic_spectrum(
 
     Returns
     -------
-    callable ``spectrum(params, *, batch_size=None) -> AnalyticSpectrum``
+    callable ``spectrum(params, *, batch_size=None) -> AnalyticSpectrum``, jitted (compiled
+    once per parameter structure and batch size).
 
     Examples
     --------
@@ -308,4 +309,4 @@ def make_analytic_spectrum(
         valid = fp.converged & stable & jnp.all(jnp.isfinite(psd), axis=(1, 2))
         return AnalyticSpectrum(psd, valid, n_unstable, fp)
 
-    return spectrum
+    return jax.jit(spectrum, static_argnames="batch_size")
