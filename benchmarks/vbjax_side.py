@@ -11,7 +11,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import vbjax as vb
 
 from networks import benchmark_network

@@ -9,12 +9,12 @@ import pytest
 import scipy.stats
 from numpyro.infer.util import log_density
 
-from nffit import Connectome, JansenRitParams
+from nffit import Connectome
 from nffit.eeg import ObservedSpectrum
 from nffit.gain import Gain
 from nffit.inference import fit_map, make_problem, run_nuts, spectrum_model
 from nffit.likelihood import log_normal_loglik, whittle_gamma_loglik
-from nffit.observation import ObservationParams, observe_spectrum
+from nffit.observation import observe_spectrum
 
 
 def test_whittle_is_the_gamma_density_of_a_scaled_chi_square():
