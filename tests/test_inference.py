@@ -73,17 +73,51 @@ def test_map_recovers_known_parameters():
     assert abs(result.best["mu"] - TRUTH["mu"]) < 0.05
 
 
-@pytest.mark.slow
-def test_nuts_posterior_covers_the_truth_with_good_rhat():
-    from numpyro.diagnostics import summary
-
+@pytest.fixture(scope="module")
+def nuts_run():
     problem = _problem(_synthetic(jax.random.key(3)), free=("G", "mu", "log10_scale"),
                        fixed={"aperiodic_offset": 0.0, "aperiodic_exponent": 1.5})
     mcmc = run_nuts(problem, jax.random.key(4), chains=2, warmup=300, draws=300,
                     init_values={"G": 1.0, "mu": 0.75, "log10_scale": 2.0})
+    return problem, mcmc
+
+
+@pytest.mark.slow
+def test_nuts_posterior_covers_the_truth_with_good_rhat(nuts_run):
+    from numpyro.diagnostics import summary
+
+    _, mcmc = nuts_run
     stats = summary(mcmc.get_samples(group_by_chain=True))
     for name in ("G", "mu", "log10_scale"):
         assert stats[name]["r_hat"] < 1.05, name
         samples = np.asarray(mcmc.get_samples()[name])
         lo, hi = np.quantile(samples, [0.005, 0.995])
         assert lo <= TRUTH[name] <= hi, (name, lo, hi)
+
+
+@pytest.mark.slow
+def test_inference_data_supports_summary_loo_and_netcdf(nuts_run, tmp_path):
+    import arviz as az
+
+    from nffit.inference_data import save_inference_data, to_inference_data
+
+    problem, mcmc = nuts_run
+    idata = to_inference_data(mcmc, problem, jax.random.key(5))
+    n_channels, n_freqs = problem.observed.shape
+    assert idata.log_likelihood["psd"].shape == (2, 300, n_channels, n_freqs)
+    assert list(idata.observed_data["psd"].coords["channel"].values) == list(problem.channels)
+    # pointwise log-likelihood equals the Gamma density of the observed ordinates at the posterior spectrum
+    model_psd = idata.posterior["model_psd"].values[0, 0]
+    expected = scipy.stats.gamma(a=DOF / 2, scale=2 * model_psd / DOF).logpdf(problem.observed)
+    np.testing.assert_allclose(idata.log_likelihood["psd"].values[0, 0], expected, rtol=1e-4)
+    # the predictive draws scatter around the model spectrum with the estimator's spread (2/nu)
+    ratio = idata.posterior_predictive["psd"].values / idata.posterior["model_psd"].values
+    np.testing.assert_allclose(ratio.mean(), 1.0, atol=0.01)
+    np.testing.assert_allclose(ratio.var(), 2.0 / DOF, rtol=0.1)
+    summary = az.summary(idata, var_names=["G", "mu", "log10_scale"])
+    assert (summary["r_hat"] < 1.05).all()
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo)
+    path = save_inference_data(idata, tmp_path / "run.nc")
+    back = az.from_netcdf(path)
+    np.testing.assert_array_equal(back.posterior["mu"].values, idata.posterior["mu"].values)
