@@ -45,19 +45,6 @@ def to_inference_data(mcmc, problem: FitProblem, rng_key) -> "arviz.InferenceDat
 
 def save_inference_data(idata, path: str | Path) -> Path:
     """Write ``idata`` as netCDF, atomically (temporary file, then rename)."""
-    import os
-    import tempfile
+    from nffit.netcdf import write_atomically
 
-    from nffit.netcdf import check_output_path
-
-    path = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        idata.to_netcdf(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomically(path, idata.to_netcdf)

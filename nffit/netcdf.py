@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import xarray as xr
 
 from nffit.errors import NffitError
 
-__all__ = ["check_output_path", "write_netcdf", "simulation_dataset"]
+__all__ = ["check_output_path", "write_atomically", "write_netcdf", "simulation_dataset"]
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -28,19 +29,27 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:
-    """Write ``dataset`` to ``path`` atomically (temporary file, then rename)."""
+def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The output directory is checked first; an interrupted or failed write leaves no file.
+    """
     path = check_output_path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        dataset.to_netcdf(tmp, engine="h5netcdf")
+        write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_netcdf(dataset: xr.Dataset, path: str | Path) -> Path:
+    """Write ``dataset`` to ``path`` atomically (temporary file, then rename)."""
+    return write_atomically(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def simulation_dataset(lfp: np.ndarray, finite: np.ndarray, fs: float, labels: tuple[str, ...], **attrs) -> xr.Dataset:

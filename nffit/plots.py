@@ -24,21 +24,12 @@ def _pyplot():
 
 def save_figure(fig, path: str | Path) -> Path:
     """Save ``fig`` as PNG atomically (temporary file in the same directory, then rename) and close it."""
-    import os
-    import tempfile
+    from nffit.netcdf import write_atomically
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
+        return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _pyplot().close(fig)
-    return path
 
 
 def plot_observed_spectrum(spec, path: str | Path) -> Path:
