@@ -163,11 +163,11 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
     n = weights.shape[0]
     eye = jnp.eye(n, dtype=weights.dtype)
 
-    def network_input(v):
-        return params.mu + params.G * (weights @ model.coupling_of_lfp(v, params))
+    def network_input(v, p):
+        return jnp.broadcast_to(p.mu + p.G * (weights @ model.coupling_of_lfp(v, p)), v.shape)
 
     def residual_and_jacobian(v):
-        u = network_input(v)
+        u = network_input(v, params)
         residual = v - model.equilibrium_lfp(v, u, params)
         d_v = _elementwise_derivative(lambda x: model.equilibrium_lfp(x, u, params), v)  # (N, B)
         d_u = _elementwise_derivative(lambda x: model.equilibrium_lfp(v, x, params), u)
@@ -181,8 +181,7 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
 
     frozen = lax.stop_gradient(params)
     v = jnp.zeros((n, batch), weights.dtype)
-    v = lax.fori_loop(0, iterations, lambda _, v: _node_root(model, jnp.broadcast_to(
-        frozen.mu + frozen.G * (weights @ model.coupling_of_lfp(v, frozen)), (n, batch)), frozen, branch), v)
+    v = lax.fori_loop(0, iterations, lambda _, v: _node_root(model, network_input(v, frozen), frozen, branch), v)
     v = lax.stop_gradient(lax.fori_loop(0, newton_steps, lambda _, v: newton(v), v))
     v = newton(v)  # carries the implicit derivative
     final = jnp.max(jnp.abs(residual_and_jacobian(v)[0]), axis=0)
