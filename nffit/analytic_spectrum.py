@@ -18,12 +18,24 @@ r"""Power spectrum of the delayed network linearised at its fixed point, with ex
 4. Stability: ``det A(s)`` has no poles in the right half plane (those of ``d_i`` are at
    ``-a`` and ``-b``) and tends to 1 as ``|s|`` grows, so by the argument principle the number
    of unstable modes is ``Z = -Delta arg det A(iw) / pi`` over ``w`` from 0 to infinity. The
-   phase is split as ``arg det A = sum_i arg d_i + arg det(I - diag(H) K)``; the node factors
-   are unwrapped on a grid 40 times finer than the network factor, which is evaluated from 0
-   to ``stability_fmax`` Hz in steps of ``stability_df`` Hz. Checked against the eigenvalues
-   of the undelayed 6N x 6N Jacobian in the tests. Limits: a mode above ``stability_fmax``,
-   or a phase that turns by more than pi between grid points, can be missed; a count that is
-   not close to an integer is treated as unstable.
+   phase is split as ``arg det A = sum_i arg d_i + arg det(I - diag(H) K)``. The zeros of
+   ``d_i`` are the eigenvalues of the node's own Jacobian (``dfun`` at the fixed point, network
+   input held), counted exactly by the Routh-Hurwitz table of its characteristic polynomial;
+   the network factor is unwrapped on a grid from 0 to ``stability_fmax`` Hz in steps of
+   ``stability_df`` Hz. Checked against the eigenvalues of the undelayed 6N x 6N Jacobian in
+   the tests. Limits: a mode above ``stability_fmax``, or a phase that turns by more than pi
+   between grid points, can be missed; a count that is not close to an integer (or a zero in
+   the Routh table) is treated as unstable.
+
+   Small-gain shortcut: ``|(diag(H) K)_ij| <= h_i G W_ij h'(v*_j)`` with ``h_i = max_w |H_i|``,
+   so if the Perron root of that non-negative matrix is below 1, no eigenvalue of
+   ``diag(H(iw)) K(iw)`` can reach 1 for any coupling strength between 0 and G: the network
+   factor does not wind (homotopy from G = 0) and only the node factors count. The Perron
+   root is bounded from above by Collatz-Wielandt after a few power iterations; ``h_i`` is
+   taken on a grid ten times finer than the network factor's. When every
+   entry of a batch passes (most of the prior's mass on tvb76), the N x N determinants of the
+   network factor are skipped; the batch is the native one even under ``jax.vmap`` (e.g.
+   numpyro's vectorised chains), through ``jax.custom_batching.custom_vmap``.
 
 A parameter set is ``valid`` when Newton converged, ``Z = 0`` and the PSD is finite; the
 likelihood gives -inf otherwise.
@@ -97,6 +109,102 @@ def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
     padded = jnp.concatenate([xs, jnp.repeat(xs[-1:], chunks * size - n, axis=0)])
     out = lax.map(jax.vmap(fn), padded.reshape((chunks, size) + xs.shape[1:]))
     return jax.tree.map(lambda y: y.reshape((chunks * size,) + y.shape[2:])[:n], out)
+
+
+SMALL_GAIN_MARGIN = 0.9
+"""Perron-root bound below which the network factor is known not to wind (the margin covers
+the node gain's maximum taken on a grid)."""
+
+
+def _perron_bound(row_scale: Array, weights: Array, column_scale: Array, iterations: int = 30) -> Array:
+    """Upper bound on the Perron root of ``M_b = diag(row_scale_b) W diag(column_scale_b)``.
+
+    ``weights`` (N, N) and the scales (N, B) are non-negative. Returns (B,)
+    ``max_i (M x)_i / x_i`` (Collatz-Wielandt) for the positive ``x`` that ``iterations``
+    power iterations reach from ones: never below the Perron root, equal to it in the limit.
+    """
+    matvec = lambda x: row_scale * (weights @ (column_scale * x))
+    x = jnp.ones_like(column_scale)
+
+    def step(_, x):
+        y = matvec(x)
+        return y / jnp.maximum(jnp.max(y, axis=0), 1e-30) + 1e-6
+
+    x = lax.fori_loop(0, iterations, step, x)
+    return jnp.max(matvec(x) / x, axis=0)
+
+
+def _native_batch(fn: Callable[..., Array]) -> Callable[..., Array]:
+    """``fn`` over arrays whose last axis is the batch (B), returning (B,), made to run on one
+    native batch under ``jax.vmap``: the vmapped axis is folded into the batch axis, so
+    batch-wide control flow inside ``fn`` (``lax.cond`` on ``jnp.all(...)``) stays a branch
+    instead of becoming a select that runs both sides. No reverse-mode derivative: call it on
+    ``lax.stop_gradient`` inputs only.
+    """
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def rule(axis_size, in_batched, *args):
+        batch = args[0].shape[-1]
+
+        def fold(x, batched):
+            x = jnp.moveaxis(x, 0, -1) if batched else x[..., None]
+            x = jnp.broadcast_to(x, x.shape[:-2] + (batch, axis_size))
+            return x.reshape(x.shape[:-2] + (batch * axis_size,))
+
+        folded = jax.tree.map(fold, args, tuple(in_batched))
+        return wrapped(*folded).reshape(batch, axis_size).T, True
+
+    return wrapped
+
+
+def node_unstable_modes(model: Model, v: Array, coupling: Array, params: Any) -> Array:
+    """Number of unstable modes of each node at its fixed point, network input held fixed.
+
+    The node Jacobian of ``dfun`` (one column per state, by forward mode) gives the
+    characteristic polynomial (Faddeev-LeVerrier); the sign changes down the first column of
+    its Routh table count the eigenvalues with positive real part.
+
+    Parameters
+    ----------
+    model : Model with ``equilibrium_state``
+    v : Array, shape (N, B), fixed-point LFP in mV
+    coupling : Array, shape (N, B), the network input ``c`` of ``dfun`` at the fixed point
+    params : the model's parameters
+
+    Returns
+    -------
+    Array, shape (N, B): the count (float), NaN where the table has a zero pivot (a mode on
+    the imaginary axis, or undecided in floating point).
+    """
+    state = model.equilibrium_state(v, params.mu + coupling, params)
+    n = len(state)
+
+    def column(k):
+        tangent = type(state)(*(jnp.full_like(x, float(i == k)) for i, x in enumerate(state)))
+        return jnp.stack(jax.jvp(lambda y: model.dfun(y, coupling, params), (state,), (tangent,))[1])
+
+    jac = jnp.moveaxis(jnp.stack([column(k) for k in range(n)], axis=1), (0, 1), (-2, -1))  # (N, B, n, n)
+    jac = jac / jnp.maximum(jnp.max(jnp.abs(jac), axis=(-2, -1), keepdims=True), 1e-30)  # same signs of Re
+    eye = jnp.eye(n, dtype=jac.dtype)
+    coeffs, m = [jnp.ones(jac.shape[:-2], jac.dtype)], eye
+    for k in range(1, n + 1):  # det(sI - J) = s^n + c_1 s^(n-1) + ... + c_n
+        am = jac @ m
+        coeffs.append(-jnp.trace(am, axis1=-2, axis2=-1) / k)
+        m = am + coeffs[-1][..., None, None] * eye
+    zero = jnp.zeros_like(coeffs[0])
+    width = n // 2 + 1
+    upper = (coeffs[0::2] + [zero] * width)[:width]
+    lower = (coeffs[1::2] + [zero] * width)[:width]
+    first = [upper[0], lower[0]]
+    for _ in range(n - 1):
+        pivot = lower[0]
+        upper, lower = lower, [(pivot * upper[j + 1] - upper[0] * lower[j + 1]) / pivot for j in range(width - 1)] + [zero]
+        first.append(lower[0])
+    first = jnp.stack(first)  # (n + 1, N, B)
+    changes = jnp.sum(jnp.sign(first[1:]) != jnp.sign(first[:-1]), axis=0).astype(jac.dtype)
+    decided = jnp.all((first != 0) & jnp.isfinite(first), axis=0)
+    return jnp.where(decided, changes, jnp.nan)
 
 
 def _turn(phase: Array) -> Array:
@@ -199,6 +307,7 @@ def make_analytic_spectrum(
     branch: str = "upper",
     freq_batch: int = 16,
     dtype: Any = jnp.float32,
+    small_gain: bool = True,
 ) -> Callable[..., AnalyticSpectrum]:
     """Build ``spectrum(params) -> AnalyticSpectrum`` for a batch of parameter sets.
 
@@ -217,6 +326,9 @@ def make_analytic_spectrum(
     freq_batch : int
         Frequencies solved together (memory B * freq_batch * N^2 complex numbers).
     dtype : float32 (default) or float64
+    small_gain : bool
+        Skip the network factor's determinants where the small-gain bound proves it does not
+        wind (default True; False always evaluates them, for checks).
 
     Returns
     -------
@@ -234,12 +346,13 @@ def make_analytic_spectrum(
     """
     if branch not in ("upper", "lower"):
         raise NffitError(f"branch must be 'upper' or 'lower', got {branch!r}")
-    if model.transfer is None:
+    if model.transfer is None or model.equilibrium_state is None:
         raise NffitError(f"model {model.name} has no analytic transfer function; use the simulated spectrum")
     freqs = np.asarray(freqs, dtype=float)
     if freqs.ndim != 1 or freqs.size == 0 or np.any(freqs < 0) or not np.all(np.isfinite(freqs)):
         raise NffitError("freqs must be a non-empty 1-D array of frequencies >= 0 Hz")
     n = connectome.n_regions
+    use_small_gain = bool(small_gain)
     complex_dtype = jnp.complex64 if jnp.dtype(dtype) == jnp.float32 else jnp.complex128
     weights = jnp.asarray(connectome.weights, dtype)
     lengths = jnp.asarray(connectome.lengths, dtype)
@@ -251,7 +364,7 @@ def make_analytic_spectrum(
     omega = jnp.asarray(2.0 * np.pi * freqs / 1000.0, dtype)
     n_grid = int(math.floor(stability_fmax / stability_df)) + 1
     omega_grid = jnp.asarray(2.0 * np.pi * stability_df * np.arange(n_grid) / 1000.0, dtype)
-    omega_nodes = jnp.asarray(2.0 * np.pi * np.linspace(0.0, stability_fmax, 40 * n_grid) / 1000.0, dtype)
+    omega_nodes = jnp.asarray(2.0 * np.pi * np.linspace(0.0, stability_fmax, 10 * n_grid) / 1000.0, dtype)
 
     def system(w, v, params, slope, tau):
         """A(w) (B, N, N) and the transfer numerators n(iw) (B, N)."""
@@ -276,17 +389,26 @@ def make_analytic_spectrum(
         # arg det A = sum_i arg d_i + arg det(I - diag(H) K): each part is unwrapped on its
         # own, the node factors (sharp resonances near a Hopf point) on a finer grid
         v_c, p_c, slope_c, tau_c = (lax.stop_gradient(x) for x in (v, params, slope, tau))
-        _, den = model.transfer(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)
-        den = jnp.broadcast_to(den, omega_nodes.shape + v.shape)
-        node_turn = jnp.sum(_turn(jnp.angle(den)), axis=0)  # (B,)
+        coupling = p_c.G * (weights @ model.coupling_of_lfp(v_c, p_c))
+        node_modes = jnp.sum(node_unstable_modes(model, v_c, coupling, p_c), axis=0)  # (B,)
 
-        def network_phase(w):
+        def network_phase(w, v_c, p_c, slope_c, tau_c):
             a, num = system(w, v_c, p_c, slope_c, tau_c)
             _, den_w = model.transfer(1j * w, v_c, p_c)
-            relative = a / jnp.broadcast_to(den_w, v.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
+            relative = a / jnp.broadcast_to(den_w, v_c.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
-        network_turn = _turn(_chunked_map(network_phase, omega_grid, freq_batch))
+        def network_winding(v_c, p_c, slope_c, tau_c, small_gain):
+            # the batch here is native (custom_vmap below): skip every determinant when all pass
+            full = lambda: _turn(_chunked_map(lambda w: network_phase(w, v_c, p_c, slope_c, tau_c), omega_grid, freq_batch))
+            turn = lax.cond(jnp.all(small_gain), lambda: jnp.zeros(small_gain.shape, dtype), full)
+            return jnp.where(small_gain, 0.0, turn)
+
+        num_nodes, den_nodes = model.transfer(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)
+        gain_max = jnp.max(jnp.abs(jnp.broadcast_to(num_nodes / den_nodes, omega_nodes.shape + v.shape)), axis=0)
+        small_gain = _perron_bound(p_c.G * gain_max, weights, slope_c) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
+        full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
+        network_turn = _native_batch(network_winding)(v_c, full_params, slope_c, tau_c, small_gain)
 
         def psd_at(w):
             a, num = system(w, v, params, slope, tau)
@@ -303,7 +425,7 @@ def make_analytic_spectrum(
         psd = _chunked_map(psd_at, omega_after, freq_batch)  # (F, B, C)
         psd = jnp.moveaxis(psd, 0, -1)
 
-        n_unstable = -(node_turn + network_turn) / jnp.pi
+        n_unstable = node_modes - network_turn / jnp.pi
         stable = jnp.abs(n_unstable) < 0.25
         valid = fp.converged & stable & jnp.all(jnp.isfinite(psd), axis=(1, 2))
         return AnalyticSpectrum(psd, valid, n_unstable, fp)

@@ -10,7 +10,8 @@ import scipy.optimize
 import scipy.signal
 
 from nffit import Connectome, JansenRitParams, make_simulator
-from nffit.analytic_spectrum import make_analytic_spectrum
+from nffit.analytic_spectrum import make_analytic_spectrum, node_unstable_modes
+from nffit.models import JANSEN_RIT
 from reference_jr import DEFAULTS, jr_rhs, sigm
 
 FREQS = np.arange(1.0, 45.0, 0.5)
@@ -71,11 +72,32 @@ def _network_jacobian_eigs(conn, p, v):
     return np.linalg.eigvals(jac)
 
 
+def test_node_mode_count_matches_numpy_eigenvalues():
+    rng = np.random.default_rng(1)
+    v = rng.uniform(-10.0, 15.0, (40, 1))  # any state: the count is of the Jacobian there
+    mu = rng.uniform(0.0, 1.0, (40, 1))
+    coupling = rng.uniform(0.0, 0.2, (40, 1))
+    count = np.asarray(node_unstable_modes(JANSEN_RIT, jnp.asarray(v), jnp.asarray(coupling),
+                                           JansenRitParams(mu=jnp.asarray(mu))))
+    expected = []
+    for vi, mi, ci in zip(v[:, 0], mu[:, 0], coupling[:, 0]):
+        p = dict(DEFAULTS, mu=mi)
+        u = mi + ci
+        y0 = p["A"] / p["a"] * sigm(vi, p)
+        y1 = p["A"] / p["a"] * (u + p["a_2"] * p["J"] * sigm(p["a_1"] * p["J"] * y0, p))
+        y2 = p["B"] / p["b"] * p["a_4"] * p["J"] * sigm(p["a_3"] * p["J"] * y0, p)
+        expected.append(np.sum(np.linalg.eigvals(_numpy_jacobian(np.array([y0, y1, y2, 0, 0, 0]), u, p)).real > 0))
+    assert 0 < np.count_nonzero(expected) < len(expected)  # both kinds are in the sample
+    np.testing.assert_array_equal(count[:, 0], expected)
+
+
+@pytest.mark.parametrize("small_gain", [True, False])
 @pytest.mark.parametrize("mu", [0.05, 0.3, 0.6, 0.75])
-def test_stability_count_matches_undelayed_eigenvalues(mu):
+def test_stability_count_matches_undelayed_eigenvalues(mu, small_gain):
     weights = np.array([[0.0, 0.8, 0.3], [0.5, 0.0, 0.9], [0.2, 0.6, 0.0]])
     conn = Connectome(weights, np.zeros((3, 3)), ("a", "b", "c"), None)
-    out = make_analytic_spectrum(conn, FREQS, dtype=jnp.float64, stability_df=0.25)(JansenRitParams(mu=mu, G=2.0))
+    out = make_analytic_spectrum(conn, FREQS, dtype=jnp.float64, stability_df=0.25,
+                                 small_gain=small_gain)(JansenRitParams(mu=mu, G=2.0))
     eigs = _network_jacobian_eigs(conn, dict(DEFAULTS, mu=mu, G=2.0), np.asarray(out.fixed_point.lfp[:, 0]))
     assert round(float(out.n_unstable[0])) == int(np.sum(eigs.real > 0))
     assert bool(out.valid[0]) == bool(np.all(eigs.real < 0))
@@ -130,3 +152,22 @@ def test_two_node_delayed_network_matches_simulation():
 def test_76_region_network_matches_simulation(tvb76):
     rms = _compare_with_simulation(tvb76, JansenRitParams(mu=0.65, G=1.0, sigma=0.01), batch=32, duration_ms=16_000.0)
     assert rms <= 0.05, rms
+
+
+def test_small_gain_shortcut_and_vmap_agree_with_the_full_count(tvb76):
+    """On tvb76 over the prior's range (float32, as in fits): the shortcut never changes the
+    verdict, and ``jax.vmap`` over single parameter sets (numpyro's vectorised chains) gives
+    the natively batched result."""
+    rng = np.random.default_rng(3)
+    params = JansenRitParams(G=jnp.asarray(rng.uniform(0.0, 4.0, 12)), mu=jnp.asarray(rng.uniform(0.3, 1.0, 12)),
+                             speed=jnp.asarray(rng.uniform(1.0, 20.0, 12)))
+    freqs = np.arange(2.0, 41.0, 2.0)
+    fast = make_analytic_spectrum(tvb76, freqs, dtype=jnp.float32)
+    full = make_analytic_spectrum(tvb76, freqs, dtype=jnp.float32, small_gain=False)
+    a, b = fast(params), full(params)
+    assert 0 < int(np.sum(a.valid)) < 12  # both verdicts are in the sample
+    np.testing.assert_array_equal(np.asarray(a.valid), np.asarray(b.valid))
+    np.testing.assert_allclose(np.asarray(a.n_unstable), np.asarray(b.n_unstable), atol=0.25)
+    mapped = jax.vmap(fast)(jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), (12,)), params))
+    np.testing.assert_array_equal(np.asarray(mapped.valid[:, 0]), np.asarray(a.valid))
+    np.testing.assert_allclose(np.asarray(mapped.psd[:, 0]), np.asarray(a.psd), rtol=1e-4)

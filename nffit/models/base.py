@@ -41,8 +41,11 @@ class Model(NamedTuple):
     transfer : callable ``(s, v, params) -> (numerator, denominator)``
         Input-to-LFP transfer function at the fixed point with LFP ``v``; the noise enters
         with the input.
+    equilibrium_state : callable ``(v, u, params) -> y``
+        The full state (a ``state_type``) at the fixed point with LFP ``v`` and input ``u``;
+        the node's own stability is read from ``dfun``'s Jacobian there.
 
-    The last five are needed only for the analytic spectrum (None otherwise).
+    The last six are needed only for the analytic spectrum (None otherwise).
     """
 
     name: str
@@ -58,6 +61,7 @@ class Model(NamedTuple):
     equilibrium_lfp: Callable[[Array, Array, Any], Array] | None = None
     equilibrium_bracket: Callable[[Array, Any], tuple[Array, Array]] | None = None
     transfer: Callable[[Array, Array, Any], tuple[Array, Array]] | None = None
+    equilibrium_state: Callable[[Array, Array, Any], Any] | None = None
 
     @property
     def n_states(self) -> int:

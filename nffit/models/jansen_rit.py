@@ -37,7 +37,7 @@ from jax import Array
 from nffit.models.base import Model
 
 __all__ = ["JansenRitState", "JansenRitParams", "sigmoid", "sigmoid_slope", "dfun", "coupling_variable", "observe",
-           "diffusion", "equilibrium_lfp", "equilibrium_bracket", "transfer", "JANSEN_RIT"]
+           "diffusion", "equilibrium_lfp", "equilibrium_bracket", "equilibrium_state", "transfer", "JANSEN_RIT"]
 
 
 
@@ -164,6 +164,26 @@ def equilibrium_lfp(v: Array, u: Array, p: JansenRitParams) -> Array:
     return p.A / p.a * (u + p.a_2 * p.J * sigmoid(p.a_1 * p.J * y0, p)) - p.B / p.b * p.a_4 * p.J * sigmoid(p.a_3 * p.J * y0, p)
 
 
+def equilibrium_state(v: Array, u: Array, p: JansenRitParams) -> JansenRitState:
+    """The six states at the fixed point with LFP ``v`` (mV) and input ``u`` (1/ms, ``mu`` + network).
+
+    Every drift vanishes there except ``y3'``, which vanishes when ``v`` is a fixed point
+    (``v = y1 - y2``).
+
+    Examples
+    --------
+    >>> p = JansenRitParams()
+    >>> d = dfun(equilibrium_state(jnp.asarray(5.0), p.mu + 0.1, p), jnp.asarray(0.1), p)
+    >>> [round(float(x), 6) + 0.0 for x in (d.y0, d.y4, d.y5)]
+    [0.0, 0.0, 0.0]
+    """
+    y0 = p.A / p.a * sigmoid(v, p)
+    y1 = p.A / p.a * (u + p.a_2 * p.J * sigmoid(p.a_1 * p.J * y0, p))
+    y2 = p.B / p.b * p.a_4 * p.J * sigmoid(p.a_3 * p.J * y0, p)
+    zero = jnp.zeros_like(y0 + y1)
+    return JansenRitState(y0 + zero, y1 + zero, y2 + zero, zero, zero, zero)
+
+
 def equilibrium_bracket(u: Array, p: JansenRitParams) -> tuple[Array, Array]:
     """Bounds (mV) of every fixed-point LFP for input ``u``: the range of ``equilibrium_lfp``.
 
@@ -209,5 +229,5 @@ def transfer(s: Array, v: Array, p: JansenRitParams) -> tuple[Array, Array]:
 
 
 JANSEN_RIT = Model("jansen_rit", JansenRitState, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion,
-                   sigmoid, sigmoid_slope, equilibrium_lfp, equilibrium_bracket, transfer)
+                   sigmoid, sigmoid_slope, equilibrium_lfp, equilibrium_bracket, transfer, equilibrium_state)
 """The Jansen-Rit :class:`~nffit.models.base.Model`."""
