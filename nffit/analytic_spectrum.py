@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
+from nffit.batching import native_batch
 from nffit.connectome import Connectome
 from nffit.errors import NffitError
 from nffit.models import JANSEN_RIT, Model
@@ -132,30 +133,6 @@ def _perron_bound(row_scale: Array, weights: Array, column_scale: Array, iterati
 
     x = lax.fori_loop(0, iterations, step, x)
     return jnp.max(matvec(x) / x, axis=0)
-
-
-def _native_batch(fn: Callable[..., Array]) -> Callable[..., Array]:
-    """``fn`` over arrays whose last axis is the batch (B), returning (B,), made to run on one
-    native batch under ``jax.vmap``: the vmapped axis is folded into the batch axis, so
-    batch-wide control flow inside ``fn`` (``lax.cond`` on ``jnp.all(...)``) stays a branch
-    instead of becoming a select that runs both sides. No reverse-mode derivative: call it on
-    ``lax.stop_gradient`` inputs only.
-    """
-    wrapped = jax.custom_batching.custom_vmap(fn)
-
-    @wrapped.def_vmap
-    def rule(axis_size, in_batched, *args):
-        batch = args[0].shape[-1]
-
-        def fold(x, batched):
-            x = jnp.moveaxis(x, 0, -1) if batched else x[..., None]
-            x = jnp.broadcast_to(x, x.shape[:-2] + (batch, axis_size))
-            return x.reshape(x.shape[:-2] + (batch * axis_size,))
-
-        folded = jax.tree.map(fold, args, tuple(in_batched))
-        return wrapped(*folded).reshape(batch, axis_size).T, True
-
-    return wrapped
 
 
 def node_unstable_modes(model: Model, v: Array, coupling: Array, params: Any) -> Array:
@@ -252,7 +229,8 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
     """Network fixed point: node roots on one branch under the network input, then Newton.
 
     The network input ``u = mu + G W h(v)`` and the node roots ``v = root(u)`` are iterated
-    ``iterations`` times (each node on the highest or lowest of its fixed-point branches),
+    up to ``iterations`` times, until no root moves by more than ``tol`` (each node on the
+    highest or lowest of its fixed-point branches),
     then ``newton_steps`` Newton steps on the whole network polish the result, all without
     gradient; one final Newton step carries the implicit derivative
     ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
@@ -289,7 +267,14 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
 
     frozen = lax.stop_gradient(params)
     v = jnp.zeros((n, batch), weights.dtype)
-    v = lax.fori_loop(0, iterations, lambda _, v: _node_root(model, network_input(v, frozen), frozen, branch), v)
+
+    def iterate(carry):
+        i, v, _ = carry
+        new = _node_root(model, network_input(v, frozen), frozen, branch)
+        return i + 1, new, jnp.max(jnp.abs(new - v))
+
+    # stop early once the node roots move by less than `tol` (Newton polishes the rest)
+    _, v, _ = lax.while_loop(lambda c: (c[0] < iterations) & (c[2] > tol), iterate, (0, v, jnp.asarray(jnp.inf, v.dtype)))
     v = lax.stop_gradient(lax.fori_loop(0, newton_steps, lambda _, v: newton(v), v))
     v = newton(v)  # carries the implicit derivative
     final = jnp.max(jnp.abs(residual_and_jacobian(v)[0]), axis=0)
@@ -408,7 +393,7 @@ def make_analytic_spectrum(
         gain_max = jnp.max(jnp.abs(jnp.broadcast_to(num_nodes / den_nodes, omega_nodes.shape + v.shape)), axis=0)
         small_gain = _perron_bound(p_c.G * gain_max, weights, slope_c) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
-        network_turn = _native_batch(network_winding)(v_c, full_params, slope_c, tau_c, small_gain)
+        network_turn = native_batch(network_winding)(v_c, full_params, slope_c, tau_c, small_gain)
 
         def psd_at(w):
             a, num = system(w, v, params, slope, tau)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
-import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -29,10 +28,13 @@ from nffit.eeg import ObservedSpectrum
 from nffit.errors import NffitError
 from nffit.gain import Gain, load_tvb_eeg_gain, select_channels
 from nffit.likelihood import LIKELIHOODS
-from nffit.observation import observe_spectrum
+from nffit.log_density import make_log_density, model_psd
+from nffit.models import JansenRitParams
 from nffit.priors import DEFAULT_FREE, PARAMETER_NAMES, default_priors, split_values
 
-__all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "run_nuts"]
+__all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "run_nuts", "PATHS"]
+
+PATHS = ("analytic", "simulated")
 
 
 class FitProblem(NamedTuple):
@@ -46,6 +48,7 @@ class FitProblem(NamedTuple):
     priors : dict name -> numpyro distribution (the free parameters)
     fixed : dict name -> value (every other parameter keeps its default unless named here)
     likelihood : "whittle" or "lognormal"; lognormal_sd : float, decades
+    path : "analytic" (differentiable) or "simulated" (gradient-free samplers only)
     """
 
     freqs: np.ndarray
@@ -57,6 +60,7 @@ class FitProblem(NamedTuple):
     fixed: dict
     likelihood: str
     lognormal_sd: float
+    path: str = "analytic"
 
 
 def make_problem(
@@ -71,8 +75,11 @@ def make_problem(
     lognormal_sd: float = 0.1,
     bin_stride: int = 2,
     average_reference: bool = True,
+    path: str = "analytic",
+    simulation: Mapping[str, Any] | None = None,
+    seed: int = 0,
 ) -> FitProblem:
-    """Set up a fit of the analytic network spectrum to ``observed``.
+    """Set up a fit of the network spectrum to ``observed``.
 
     Parameters
     ----------
@@ -89,9 +96,16 @@ def make_problem(
     bin_stride : keep every ``bin_stride``-th frequency (adjacent Hann bins are correlated)
     average_reference : subtract the mean over all gain rows, as the data were
         average-referenced (default True)
+    path : "analytic" (default; linearised at a stable fixed point, differentiable) or
+        "simulated" (nonlinear network, any regime incl. limit cycles; SMC only)
+    simulation : options of :func:`nffit.simulated_spectrum.make_simulated_spectrum`
+        (windows, window_s, transient_s, dt, ...) for the simulated path
+    seed : int, key of the simulated path's common random numbers
     """
     if likelihood not in LIKELIHOODS:
         raise NffitError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+    if path not in PATHS:
+        raise NffitError(f"unknown spectrum path {path!r}; choose one of {', '.join(PATHS)}")
     unknown = sorted(set(free) - set(PARAMETER_NAMES))
     if unknown:
         raise NffitError(f"unknown free parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
@@ -106,37 +120,46 @@ def make_problem(
     freqs, psd = observed.freqs[keep], observed.psd[:, keep]
     if np.any(freqs <= 0):
         raise NffitError("the fitted band must exclude 0 Hz; raise fmin")
-    spectrum = make_analytic_spectrum(connectome, freqs, gain=rows)
-    model_at_defaults = np.asarray(spectrum(split_values(fixed)[0]._replace(mu=0.65)).psd[0])
-    all_priors = default_priors(psd, model_at_defaults, freqs)
+    if path == "analytic":
+        spectrum = make_analytic_spectrum(connectome, freqs, gain=rows)
+        reference_mu = 0.65  # upper branch, stable
+    else:
+        from nffit.simulated_spectrum import make_simulated_spectrum
+
+        options = {"segment_s": observed.nperseg / observed.sfreq, **(simulation or {})}
+        spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, **options)
+        reference_mu = JansenRitParams().mu  # limit cycle
+    model_at_defaults = np.asarray(spectrum(split_values({"mu": reference_mu, **fixed})[0]).psd[0])
+    all_priors = default_priors(psd, model_at_defaults, freqs, path=path)
     all_priors.update(priors or {})
     chosen = {name: all_priors[name] for name in free}
     return FitProblem(freqs, psd, float(observed.dof), tuple(observed.channels), spectrum, chosen,
-                      {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd))
+                      {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd), path)
 
 
 def spectrum_model(problem: FitProblem) -> None:
-    """numpyro model: priors -> analytic network spectrum -> observation model -> likelihood.
+    """numpyro model: priors -> network spectrum -> observation model -> likelihood.
 
     Sample sites: one per free parameter, and ``psd`` (Whittle/Gamma, shape (C, F)) or
     ``log10_psd`` (log-normal) observed. Invalid parameter sets add a -inf factor.
     """
-    values = dict(problem.fixed)
-    for name, prior in problem.priors.items():
-        values[name] = numpyro.sample(name, prior)
-    model_params, obs_params = split_values(values)
-    out = problem.spectrum(model_params)
-    psd = observe_spectrum(out.psd, problem.freqs, obs_params)[0]  # (C, F)
-    observed = jnp.asarray(problem.observed, psd.dtype)
-    ok = out.valid[0] & jnp.all(jnp.isfinite(psd) & (psd > 0))
-    safe = jnp.where(ok, psd, observed)  # any finite stand-in: the factor below rejects the point
-    numpyro.deterministic("model_psd", safe)
+    values = {name: numpyro.sample(name, prior) for name, prior in problem.priors.items()}
+    psd, ok = model_psd(problem, values)
+    numpyro.deterministic("model_psd", psd)
     numpyro.factor("valid", jnp.where(ok, 0.0, -jnp.inf))
+    observed = jnp.asarray(problem.observed, psd.dtype)
     if problem.likelihood == "whittle":
         half = 0.5 * problem.dof
-        numpyro.sample("psd", dist.Gamma(half, half / safe), obs=observed)
+        numpyro.sample("psd", dist.Gamma(half, half / psd), obs=observed)
     else:
-        numpyro.sample("log10_psd", dist.Normal(jnp.log10(safe), problem.lognormal_sd), obs=jnp.log10(observed))
+        numpyro.sample("log10_psd", dist.Normal(jnp.log10(psd), problem.lognormal_sd), obs=jnp.log10(observed))
+
+
+def require_gradients(problem: FitProblem, method: str) -> None:
+    """Gradient-based methods need the analytic path."""
+    if problem.path != "analytic":
+        raise NffitError(f"{method} needs gradients, which the simulated spectrum does not give; use method 'smc' "
+                         "or path 'analytic'")
 
 
 class MapResult(NamedTuple):
@@ -149,12 +172,17 @@ class MapResult(NamedTuple):
     neg_log_density : (K,) array (inf where a start ended invalid)
     laplace : dict name -> (draws,) array from the Laplace approximation at the best optimum
         (in the unconstrained space, mapped back), empty if the Hessian is not positive definite
+    mode : (D,) array, the best optimum in the unconstrained space (order of ``problem.priors``)
+    covariance : (D, D) array, inverse Hessian there (None if not positive definite); NUTS
+        starts its mass matrix from its diagonal
     """
 
     best: dict
     optima: dict
     neg_log_density: np.ndarray
     laplace: dict
+    mode: np.ndarray | None = None
+    covariance: np.ndarray | None = None
 
 
 def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int = 500,
@@ -170,30 +198,20 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     optimizer : any ``optax.GradientTransformation`` (default ``optax.adam(0.05)``)
     laplace_draws : int, draws of the Laplace approximation at the best optimum
     """
-    from numpyro.infer.util import initialize_model
-
+    require_gradients(problem, "MAP")
     optimizer = optimizer or optax.adam(0.05)
-    key_init, key_starts, key_laplace = jax.random.split(rng_key, 3)
-    info = initialize_model(key_init, spectrum_model, model_args=(problem,))
-    potential = info.potential_fn
-    names = list(problem.priors)
-
-    def constrain(x):  # unconstrained -> constrained values of the free parameters only
-        return {n: dist.biject_to(problem.priors[n].support)(x[n]) for n in names}
-
-    def start(key):
-        keys = jax.random.split(key, len(names))
-        return {n: dist.biject_to(problem.priors[n].support).inv(problem.priors[n].sample(k)) for n, k in zip(names, keys)}
-
-    x0 = jax.vmap(start)(jax.random.split(key_starts, starts))
+    key_starts, key_laplace = jax.random.split(rng_key)
+    density = make_log_density(problem)
+    potential = lambda x: -density.logdensity(x)  # noqa: E731
+    x0 = jax.vmap(density.sample_prior)(jax.random.split(key_starts, starts))
 
     def optimise(x):
         def body(carry, _):
             x, state = carry
-            value, grad = jax.value_and_grad(potential)(x)
-            grad = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grad)
+            grad = jax.grad(potential)(x)
+            grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
             updates, state = optimizer.update(grad, state, x)
-            return (optax.apply_updates(x, updates), state), value
+            return (optax.apply_updates(x, updates), state), None
         (x, _), _ = jax.lax.scan(body, (x, optimizer.init(x)), None, length=steps)
         return x, potential(x)
 
@@ -202,21 +220,21 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     best = int(np.argmin(losses))
     if not np.isfinite(losses[best]):
         raise NffitError("every MAP start ended at an invalid (unstable) parameter set; check priors and fixed values")
-    constrained = jax.vmap(constrain)(xs)
-    optima = {n: np.asarray(constrained[n]) for n in names}
-    x_best = jax.tree.map(lambda v: v[best], xs)
+    constrained = jax.vmap(density.constrain)(xs)
+    optima = {n: np.asarray(constrained[n]) for n in density.names}
 
-    flat, unravel = jax.flatten_util.ravel_pytree(x_best)
-    hessian = jax.hessian(lambda f: potential(unravel(f)))(flat)
+    hessian = np.asarray(jax.hessian(potential)(xs[best]), float)
     laplace: dict = {}
+    mode, covariance = np.asarray(xs[best]), None
     try:
-        chol = np.linalg.cholesky(np.linalg.inv(np.asarray(hessian)))
-        z = np.asarray(jax.random.normal(key_laplace, (laplace_draws, flat.size)))
-        draws = np.asarray(flat)[None] + z @ chol.T
-        laplace = {n: np.asarray(v) for n, v in jax.vmap(lambda f: constrain(unravel(f)))(jnp.asarray(draws)).items()}
+        covariance = np.linalg.inv(hessian)
+        chol = np.linalg.cholesky(covariance)
+        z = np.asarray(jax.random.normal(key_laplace, (laplace_draws, xs.shape[1])))
+        draws = jnp.asarray(mode[None] + z @ chol.T, xs.dtype)
+        laplace = {n: np.asarray(v) for n, v in jax.vmap(density.constrain)(draws).items()}
     except np.linalg.LinAlgError:
-        pass
-    return MapResult({n: float(optima[n][best]) for n in names}, optima, losses, laplace)
+        covariance = None
+    return MapResult({n: float(optima[n][best]) for n in density.names}, optima, losses, laplace, mode, covariance)
 
 
 def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: int = 500, draws: int = 500,
@@ -228,6 +246,7 @@ def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: in
     """
     from numpyro.infer import MCMC, NUTS, init_to_value
 
+    require_gradients(problem, "NUTS")
     kernel = NUTS(spectrum_model, init_strategy=init_to_value(values=dict(init_values)) if init_values else
                   numpyro.infer.init_to_median)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method="vectorized",

@@ -1,8 +1,9 @@
 """arviz InferenceData from nffit fits. Every arviz call of nffit lives in this module, so
 moving to arviz 1.x (DataTree) later is one file.
 
-Groups: posterior (free parameters and the model spectrum), sample_stats (diverging, energy,
-step size, acceptance, tree depth), log_likelihood (pointwise, per channel and frequency),
+Groups: posterior (free parameters and the model spectrum ``model_psd``), prior (draws of the
+free parameters), sample_stats (whatever the method records: diverging, energy, step size,
+acceptance, tree depth, invalid), log_likelihood (pointwise, per channel and frequency),
 posterior_predictive (Welch-like draws around the model spectrum) and observed_data.
 """
 
@@ -11,35 +12,72 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nffit.inference import FitProblem
+from nffit.log_density import make_log_density, model_psd, pointwise_loglik
+from nffit.posterior import Posterior
 
-__all__ = ["to_inference_data", "save_inference_data"]
+__all__ = ["to_inference_data", "save_inference_data", "posterior_model_psd"]
 
 
-def to_inference_data(mcmc, problem: FitProblem, rng_key) -> "arviz.InferenceData":  # noqa: F821
-    """InferenceData of a numpyro NUTS run of :func:`nffit.inference.spectrum_model`.
+def posterior_model_psd(problem: FitProblem, samples: dict[str, np.ndarray], chunk: int = 256) -> np.ndarray:
+    """Model spectrum (..., C, F) at every draw of ``samples`` (name -> array of one shape),
+    evaluated in batches of ``chunk`` draws."""
+    shape = np.shape(next(iter(samples.values())))
+    flat = {n: np.asarray(v, np.float32).reshape(-1) for n, v in samples.items()}
+    size = next(iter(flat.values())).size
+    evaluate = jax.jit(jax.vmap(lambda values: model_psd(problem, values)[0]))
+    parts = []
+    for start in range(0, size, chunk):
+        part = {n: v[start:start + chunk] for n, v in flat.items()}
+        pad = chunk - next(iter(part.values())).size  # keep one compiled shape
+        part = {n: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad)])) for n, v in part.items()}
+        parts.append(np.asarray(evaluate(part))[:chunk - pad])
+    return np.concatenate(parts).reshape(shape + problem.observed.shape)
+
+
+def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, prior_draws: int = 500):
+    """InferenceData of any nffit :class:`~nffit.posterior.Posterior` (NUTS, SMC, MAP).
 
     The posterior predictive draws each ordinate from the estimator's own distribution,
     Gamma(nu/2, nu/(2 S)) (or the log-normal of the fit), around the posterior model spectrum.
+    Also accepts a numpyro ``MCMC`` object (converted with :func:`nffit.posterior.from_numpyro`).
     """
     import arviz as az
 
-    observed_site = "psd" if problem.likelihood == "whittle" else "log10_psd"
-    model_psd = np.asarray(mcmc.get_samples(group_by_chain=True)["model_psd"])  # (chain, draw, C, F)
+    if not isinstance(posterior, Posterior):
+        from nffit.posterior import from_numpyro
+
+        posterior = from_numpyro(posterior, problem)
+    key_predictive, key_prior = jax.random.split(rng_key)
+    site = "psd" if problem.likelihood == "whittle" else "log10_psd"
+    psd = posterior_model_psd(problem, posterior.samples)  # (chain, draw, C, F)
+    loglik = np.asarray(pointwise_loglik(problem, jnp.asarray(psd)))
     if problem.likelihood == "whittle":
         half = 0.5 * problem.dof
-        predictive = np.asarray(jax.random.gamma(rng_key, half, model_psd.shape)) * model_psd / half
+        predictive = np.asarray(jax.random.gamma(key_predictive, half, psd.shape)) * psd / half
+        observed = problem.observed
     else:
-        noise = np.asarray(jax.random.normal(rng_key, model_psd.shape)) * problem.lognormal_sd
-        predictive = np.log10(model_psd) + noise
+        predictive = np.log10(psd) + np.asarray(jax.random.normal(key_predictive, psd.shape)) * problem.lognormal_sd
+        observed = np.log10(problem.observed)
+    density = make_log_density(problem)
+    prior = jax.vmap(density.constrain)(jax.vmap(density.sample_prior)(jax.random.split(key_prior, prior_draws)))
     coords = {"channel": list(problem.channels), "freq": problem.freqs}
-    dims = {observed_site: ["channel", "freq"], "model_psd": ["channel", "freq"]}
-    idata = az.from_numpyro(mcmc, posterior_predictive={observed_site: predictive}, coords=coords, dims=dims,
-                            log_likelihood=True)
-    # the validity factor is 0 at every accepted draw; only the data's pointwise terms belong here
-    idata.log_likelihood = idata.log_likelihood[[observed_site]]
+    spectral = ["channel", "freq"]
+    idata = az.from_dict(
+        posterior={**posterior.samples, "model_psd": psd},
+        sample_stats=posterior.sample_stats or None,
+        log_likelihood={site: loglik},
+        posterior_predictive={site: predictive},
+        observed_data={site: observed},
+        prior={n: np.asarray(v)[None] for n, v in prior.items()},
+        coords=coords,
+        dims={"model_psd": spectral, site: spectral},
+        attrs={"method": posterior.method, "likelihood": problem.likelihood, "spectrum_path": problem.path,
+               "dof": problem.dof, **posterior.attrs},
+    )
     return idata
 
 

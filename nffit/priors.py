@@ -24,13 +24,16 @@ PARAMETER_NAMES = tuple(JansenRitParams._fields) + tuple(ObservationParams._fiel
 DEFAULT_FREE = ("G", "mu", "speed", "log10_scale", "aperiodic_offset", "aperiodic_exponent")
 
 
-def default_priors(observed_psd: np.ndarray, model_psd_at_defaults: np.ndarray, freqs: np.ndarray) -> dict[str, Any]:
+def default_priors(observed_psd: np.ndarray, model_psd_at_defaults: np.ndarray, freqs: np.ndarray,
+                   path: str = "analytic") -> dict[str, Any]:
     """Priors for every parameter nffit knows how to fit.
 
     The gain scale and the aperiodic offset depend on the data's units, so their priors are
     centred on the data: ``log10_scale`` on the ratio of the median observed power to the
     median model power at the default parameters, ``aperiodic_offset`` on the log10 of the
-    observed power at the top of the band times ``f``; both with sd 2 decades.
+    observed power at the top of the band times ``f``; both with sd 2 decades. ``mu`` keeps to
+    the stable upper branch on the analytic path (0.5-1.0 /ms) and spans the limit-cycle
+    range on the simulated path (0.1-0.35 /ms).
 
     Parameters
     ----------
@@ -41,7 +44,7 @@ def default_priors(observed_psd: np.ndarray, model_psd_at_defaults: np.ndarray, 
     return {
         "G": dist.Uniform(0.0, 4.0),
         "speed": dist.Uniform(1.0, 20.0),  # mm/ms = m/s
-        "mu": dist.Uniform(0.5, 1.0),  # 1/ms
+        "mu": dist.Uniform(0.5, 1.0) if path == "analytic" else dist.Uniform(0.1, 0.35),  # 1/ms
         "sigma": dist.LogNormal(np.log(0.01), 1.0),
         "A": dist.Uniform(2.5, 4.5),  # mV
         "B": dist.Uniform(15.0, 30.0),  # mV

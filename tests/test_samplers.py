@@ -1,0 +1,95 @@
+"""blackjax NUTS and tempered SMC on a small synthetic problem: resumed runs equal
+uninterrupted ones, both samplers agree with each other and cover the truth, and every
+method's output becomes arviz InferenceData."""
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from nffit.errors import NffitError
+from nffit.inference import fit_map
+from nffit.inference_data import save_inference_data, to_inference_data
+from nffit.nuts import run_nuts_blackjax
+from nffit.posterior import from_map
+from nffit.smc import run_smc
+from test_inference import DOF, TRUTH, _problem, _synthetic
+
+FREE = ("G", "mu", "log10_scale")
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _problem(_synthetic(jax.random.key(3)), free=FREE, fixed={"aperiodic_offset": 0.0, "aperiodic_exponent": 1.5})
+
+
+def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
+    options = dict(chains=2, warmup=30, checkpoint_every=5)
+    whole = run_nuts_blackjax(problem, jax.random.key(0), draws=10, **options)
+    path = tmp_path / "nuts.npz"
+    run_nuts_blackjax(problem, jax.random.key(0), draws=5, checkpoint=path, **options)  # "interrupted" after 5
+    resumed = run_nuts_blackjax(problem, jax.random.key(0), draws=10, checkpoint=path, resume=True, **options)
+    for name in FREE:
+        np.testing.assert_array_equal(resumed.samples[name], whole.samples[name])
+    assert resumed.samples["mu"].shape == (2, 10)
+    with pytest.raises(NffitError, match="different run"):
+        run_nuts_blackjax(problem, jax.random.key(1), draws=10, checkpoint=path, resume=True, **options)
+
+
+def test_smc_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
+    options = dict(particles=64, mcmc_steps=2)
+    whole = run_smc(problem, jax.random.key(0), **options)
+    path = tmp_path / "smc.npz"
+    with pytest.raises(NffitError, match="did not reach"):
+        run_smc(problem, jax.random.key(0), max_steps=3, checkpoint=path, **options)  # stops after 3 steps
+    resumed = run_smc(problem, jax.random.key(0), checkpoint=path, resume=True, **options)
+    assert whole.attrs["n_steps"] > 3
+    for name in FREE:
+        np.testing.assert_array_equal(resumed.samples[name], whole.samples[name])
+    np.testing.assert_allclose(resumed.attrs["log_evidence"], whole.attrs["log_evidence"], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def nuts_and_smc(problem):
+    nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=200, draws=300)
+    smc = run_smc(problem, jax.random.key(5), particles=512)
+    return nuts, smc
+
+
+@pytest.mark.slow
+def test_nuts_and_smc_agree_and_cover_the_truth(nuts_and_smc):
+    nuts, smc = nuts_and_smc
+    assert not nuts.sample_stats["diverging"].any()
+    for name in ("mu", "log10_scale"):  # G is weakly identified on this network
+        a, b = nuts.samples[name].ravel(), smc.samples[name].ravel()
+        sd = np.sqrt(0.5 * (a.var() + b.var()))
+        assert abs(a.mean() - b.mean()) < 0.5 * sd, name
+        assert abs(a.std() / b.std() - 1.0) < 0.3, name
+        for draws in (a, b):
+            lo, hi = np.quantile(draws, [0.005, 0.995])
+            assert lo <= TRUTH[name] <= hi, (name, lo, hi)
+
+
+@pytest.mark.slow
+def test_every_method_gives_inference_data(problem, nuts_and_smc, tmp_path):
+    import arviz as az
+
+    nuts, smc = nuts_and_smc
+    fit = fit_map(problem, jax.random.key(6), starts=4, steps=200, laplace_draws=200)
+    channels, freqs = problem.observed.shape
+    for posterior, shape in ((nuts, (2, 300)), (smc, (1, 512)), (from_map(fit), (1, 200))):
+        idata = to_inference_data(posterior, problem, jax.random.key(7), prior_draws=100)
+        assert idata.posterior["mu"].shape == shape
+        assert idata.log_likelihood["psd"].shape == shape + (channels, freqs)
+        assert idata.prior["mu"].shape == (1, 100)
+        model = idata.posterior["model_psd"].values[0, 0]
+        expected = scipy.stats.gamma(a=DOF / 2, scale=2 * model / DOF).logpdf(problem.observed)
+        np.testing.assert_allclose(idata.log_likelihood["psd"].values[0, 0], expected, rtol=1e-4)
+        assert np.isfinite(az.loo(idata).elpd_loo)
+        assert set(az.summary(idata, var_names=list(FREE)).index) == set(FREE)
+    idata = to_inference_data(nuts, problem, jax.random.key(7), prior_draws=100)
+    for stat in ("diverging", "energy", "step_size", "acceptance_rate", "tree_depth", "invalid"):
+        assert idata.sample_stats[stat].shape == (2, 300), stat
+    back = az.from_netcdf(save_inference_data(idata, tmp_path / "run.nc"))
+    np.testing.assert_array_equal(back.posterior["G"].values, idata.posterior["G"].values)
+    assert back.attrs["method"] == "nuts"
