@@ -101,6 +101,32 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from nffit.config import load_config
+    from nffit.fit import divergences, run_fit, summary_table
+
+    overrides: dict = {"data": {}, "method": {}, "output": {}}
+    if args.input:
+        overrides["data"]["path"] = args.input
+    for name in ("method", "chains", "draws", "warmup", "seed", "particles"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides["method"]["name" if name == "method" else name] = value
+    if args.output:
+        overrides["output"]["path"] = args.output
+    config = load_config(args.config, overrides)
+    start = time.perf_counter()
+    idata, out = run_fit(config, resume=args.resume)
+    names = [n for n in idata.posterior.data_vars if n != "model_psd"]
+    import pandas as pd
+
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(summary_table(idata, names).round(4).to_string())
+    print(f"method {idata.attrs['method']}, {divergences(idata)} divergences, {time.perf_counter() - start:.0f} s")
+    print(f"wrote          {out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from nffit.demo import run_demo
 
@@ -139,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--plot", default=None, help="also write a PNG of the spectrum")
     spec.set_defaults(func=cmd_spectrum)
 
+    fit = sub.add_parser("fit", help="fit the network spectrum to an EEG recording or spectrum; write InferenceData")
+    fit.add_argument("input", nargs="?", default=None, help="EEG file or spectrum .nc (default: [data] path)")
+    fit.add_argument("--config", default=None, help="TOML configuration (see data/fit_example.toml)")
+    fit.add_argument("--method", default=None, choices=("nuts", "smc", "map"))
+    fit.add_argument("--chains", type=int, default=None)
+    fit.add_argument("--draws", type=int, default=None)
+    fit.add_argument("--warmup", type=int, default=None)
+    fit.add_argument("--particles", type=int, default=None, help="SMC particles")
+    fit.add_argument("--seed", type=int, default=None)
+    fit.add_argument("--resume", action="store_true", help="continue from RUN.ckpt.npz of an interrupted run")
+    fit.add_argument("-o", "--output", default=None, help="output .nc (default: [output] path)")
+    fit.set_defaults(func=cmd_fit)
+
     demo = sub.add_parser("demo", help="the main job on the bundled data, with a report")
     demo.add_argument("-o", "--output", default="demo-output", help="output directory (default demo-output)")
     demo.set_defaults(func=cmd_demo)
@@ -154,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nffit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nffit: interrupted; no partial output was written", file=sys.stderr)
+        print("nffit: interrupted; no partial output was written (fits continue with --resume)", file=sys.stderr)
         return 130
 
 

@@ -251,5 +251,5 @@ def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: in
                   numpyro.infer.init_to_median)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method="vectorized",
                 progress_bar=progress_bar)
-    mcmc.run(rng_key, problem)
+    mcmc.run(rng_key, problem, extra_fields=("diverging", "energy", "num_steps", "accept_prob", "adapt_state.step_size"))
     return mcmc

@@ -142,14 +142,29 @@ def welch_dof(n_segments: int, nperseg: int, noverlap: int, window: str | tuple 
     return 2.0 * n_segments / (1.0 + 2.0 * total)
 
 
-def peak_frequency(freqs: np.ndarray, psd: np.ndarray, fmin: float = 0.0, fmax: float = np.inf) -> float:
+def peak_frequency(freqs: np.ndarray, psd: np.ndarray, fmin: float = 0.0, fmax: float = np.inf,
+                   interpolate: bool = False) -> float:
     """Frequency (Hz) of the largest value of ``psd`` (F,) with ``fmin <= f <= fmax``; NaN if none.
+
+    ``interpolate`` fits a parabola to log power at the largest bin and its two neighbours
+    (uniform grid) and returns its vertex: sub-bin resolution for smooth peaks.
 
     Examples
     --------
     >>> peak_frequency(np.array([1.0, 2.0, 3.0]), np.array([5.0, 1.0, 2.0]), fmin=1.5)
     3.0
+    >>> f = np.arange(5.0, 15.0)
+    >>> round(peak_frequency(f, np.exp(-(f - 10.3) ** 2), interpolate=True), 6)
+    10.3
     """
-    psd = np.asarray(psd)
-    inside = (freqs >= fmin) & (freqs <= fmax)
-    return float(freqs[inside][np.argmax(psd[inside])]) if inside.any() else float("nan")
+    freqs, psd = np.asarray(freqs, float), np.asarray(psd, float)
+    inside = np.flatnonzero((freqs >= fmin) & (freqs <= fmax))
+    if inside.size == 0:
+        return float("nan")
+    k = inside[np.argmax(psd[inside])]
+    if not interpolate or k == 0 or k == freqs.size - 1:
+        return float(freqs[k])
+    left, centre, right = np.log(psd[k - 1:k + 2])
+    curvature = left - 2 * centre + right
+    shift = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+    return float(freqs[k] + shift * (freqs[k + 1] - freqs[k]))

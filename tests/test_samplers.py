@@ -88,6 +88,9 @@ def test_every_method_gives_inference_data(problem, nuts_and_smc, tmp_path):
         assert np.isfinite(az.loo(idata).elpd_loo)
         assert set(az.summary(idata, var_names=list(FREE)).index) == set(FREE)
     idata = to_inference_data(nuts, problem, jax.random.key(7), prior_draws=100)
+    smc_idata = to_inference_data(smc, problem, jax.random.key(8), prior_draws=100)
+    table = az.compare({"nuts": idata, "smc": smc_idata})
+    assert abs(table.loc["nuts", "elpd_loo"] - table.loc["smc", "elpd_loo"]) < 2.0  # one posterior, two samplers
     for stat in ("diverging", "energy", "step_size", "acceptance_rate", "tree_depth", "invalid"):
         assert idata.sample_stats[stat].shape == (2, 300), stat
     back = az.from_netcdf(save_inference_data(idata, tmp_path / "run.nc"))
