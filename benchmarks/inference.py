@@ -85,6 +85,7 @@ def main() -> None:
         row["mean_leapfrog"] = float(posterior.sample_stats["n_steps"].mean())
         rows.append(row)
         print(rows[-1], flush=True)
+        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
     if "smc" in methods:
         started = time.perf_counter()
         posterior = run_smc(problem, jax.random.key(3), particles=args.particles, progress=True)
@@ -95,6 +96,7 @@ def main() -> None:
         row["particles_per_s"] = args.particles * 12 * posterior.attrs["n_steps"] / wall
         rows.append(row)
         print(rows[-1], flush=True)
+        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
     print(f"data alpha peak {data_alpha:.2f} Hz")
     print_table(rows, ["method", "settings", "wall_s", "compile_s", "ess_min", "ess_per_s", "rhat_max", "alpha_model_hz"])
     write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows})

@@ -383,10 +383,24 @@ def make_analytic_spectrum(
             relative = a / jnp.broadcast_to(den_w, v_c.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
+        def winding(args):
+            return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, freq_batch))
+
         def network_winding(v_c, p_c, slope_c, tau_c, small_gain):
-            # the batch here is native (custom_vmap below): skip every determinant when all pass
-            full = lambda: _turn(_chunked_map(lambda w: network_phase(w, v_c, p_c, slope_c, tau_c), omega_grid, freq_batch))
-            turn = lax.cond(jnp.all(small_gain), lambda: jnp.zeros(small_gain.shape, dtype), full)
+            # The batch here is native (custom_vmap below). No determinant when every entry
+            # passes the small-gain test; only those of the failing entries when they are few
+            # (gathered into a batch of `few`); all of them otherwise.
+            args, size = (v_c, p_c, slope_c, tau_c), small_gain.shape[0]
+            few = max(1, size // 8)
+            failing = jnp.nonzero(~small_gain, size=few, fill_value=0)[0]
+
+            def some():
+                turn = winding(jax.tree.map(lambda x: x[..., failing], args))
+                return jnp.zeros(size, dtype).at[failing].set(turn)
+
+            n_failing = jnp.sum(~small_gain)
+            turn = lax.cond(n_failing == 0, lambda: jnp.zeros(size, dtype),
+                            lambda: lax.cond(n_failing <= few, some, lambda: winding(args)))
             return jnp.where(small_gain, 0.0, turn)
 
         num_nodes, den_nodes = model.transfer(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)

@@ -127,6 +127,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from nffit.report import load_run, write_report
+
+    written = write_report(load_run(args.run), args.output)
+    print(f"report of {args.run}: {args.output}/ ({', '.join(p.name for p in written.values())})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nffit.report import load_run, write_comparison
+
+    runs = {Path(p).stem: load_run(p) for p in args.runs}
+    if len(runs) < len(args.runs):
+        raise NffitError("two runs share a file name; rename one (names label the comparison)")
+    table, written = write_comparison(runs, args.output)
+    print(table[["rank", "elpd_loo", "p_loo", "elpd_diff", "dse", "weight"]].round(2).to_string())
+    print(f"wrote          {', '.join(str(p) for p in written.values())}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from nffit.demo import run_demo
 
@@ -177,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue from RUN.ckpt.npz of an interrupted run")
     fit.add_argument("-o", "--output", default=None, help="output .nc (default: [output] path)")
     fit.set_defaults(func=cmd_fit)
+
+    report = sub.add_parser("report", help="figures and summary tables of a run written by nffit fit")
+    report.add_argument("run", help="RUN.nc")
+    report.add_argument("-o", "--output", required=True, help="output directory")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="LOO comparison (az.compare) of runs fitted to the same data")
+    compare.add_argument("runs", nargs="+", help="RUN1.nc RUN2.nc ...")
+    compare.add_argument("-o", "--output", default="compare", help="output directory (default compare)")
+    compare.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser("demo", help="the main job on the bundled data, with a report")
     demo.add_argument("-o", "--output", default="demo-output", help="output directory (default demo-output)")

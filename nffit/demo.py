@@ -1,7 +1,6 @@
 """The demo job on the bundled recording: its observed spectrum, the delayed network's
-simulated spectrum, and a multi-start MAP fit of the analytic network spectrum to the EEG.
-
-Later stages (NUTS, report) extend this into the full pipeline.
+simulated spectrum, and the fit of ``nffit fit`` (multi-start MAP, then a short NUTS run of
+4 chains) of the analytic 76-region spectrum to the occipital channels, with its report.
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ DEMO_PICKS = ("O1", "Oz", "O2", "Pz", "Cz", "Fz")
 
 
 def run_demo(out_dir: Path, *, duration_s: float = 10.0, batch: int = 4, seed: int = 0) -> dict[str, Path]:
-    """Observed spectrum of the shipped EEG, then ``batch`` x ``duration_s`` s of the default network.
+    """Observed spectrum of the shipped EEG, ``batch`` x ``duration_s`` s of the default
+    network, and the fit with its report.
 
-    Writes ``observed_spectrum.nc/.png``, ``simulation.nc`` and ``simulated_spectrum.png`` to
-    ``out_dir`` and returns their paths by name.
+    Writes ``observed_spectrum.nc/.png``, ``simulation.nc``, ``simulated_spectrum.png``,
+    ``run.nc`` (InferenceData) and ``report/`` to ``out_dir``; returns the paths by name.
     """
     import jax
 
@@ -60,40 +60,33 @@ def run_demo(out_dir: Path, *, duration_s: float = 10.0, batch: int = 4, seed: i
     written["simulated_png"] = plot_simulated_spectrum(freqs[band], psd, title, out_dir / "simulated_spectrum.png")
     print(f"simulated {batch} x {duration_s:g} s of 76 regions in {wall:.1f} s (compile included); "
           f"peak {peak_frequency(freqs[band], psd.mean(axis=(0, 1)), 2.0):.2f} Hz")
-    written.update(_fit(observed, out_dir, seed))
+    written.update(_fit(out_dir, seed))
     print(f"report: {out_dir}/ ({', '.join(p.name for p in written.values())})")
     return written
 
 
-def _fit(observed, out_dir: Path, seed: int, starts: int = 4, steps: int = 200) -> dict[str, Path]:
-    """Multi-start MAP of the analytic 76-region spectrum to the occipital channels; a plot and a JSON."""
-    import json
-
-    import jax
-
-    from nffit.eeg import ALPHA_BAND, read_eeg_spectrum, sample_eeg_path
-    from nffit.inference import fit_map, make_problem
-    from nffit.observation import observe_spectrum
-    from nffit.plots import plot_fit
-    from nffit.priors import split_values
+def _fit(out_dir: Path, seed: int, warmup: int = 100, draws: int = 100) -> dict[str, Path]:
+    """The fit of ``nffit fit`` on the occipital channels (MAP, then a short NUTS), and its report."""
+    from nffit.config import load_config
+    from nffit.eeg import ALPHA_BAND, sample_eeg_path
+    from nffit.fit import divergences, run_fit, summary_table
+    from nffit.report import write_report
     from nffit.welch import peak_frequency
 
-    data = read_eeg_spectrum(sample_eeg_path(), picks="O1,Oz,O2", fmin=2.0, fmax=40.0, segment_s=2.0)
-    problem = make_problem(data)
+    config = load_config(None, {"data": {"path": str(sample_eeg_path())}, "likelihood": {"bin_stride": 4},
+                                "method": {"name": "nuts", "warmup": warmup, "draws": draws, "seed": seed,
+                                           "checkpoint_every": 50},
+                                "output": {"path": str(out_dir / "run.nc")}})
     start = time.perf_counter()
-    result = fit_map(problem, jax.random.key(seed), starts=starts, steps=steps)
+    idata, run = run_fit(config, progress=False)
     wall = time.perf_counter() - start
-    model_params, obs_params = split_values({**problem.fixed, **result.best})
-    fitted = np.asarray(observe_spectrum(problem.spectrum(model_params).psd, problem.freqs, obs_params)[0])
-    peak_data = peak_frequency(problem.freqs, problem.observed.mean(axis=0), *ALPHA_BAND)
-    peak_model = peak_frequency(problem.freqs, fitted.mean(axis=0), *ALPHA_BAND)
-    title = f"MAP fit, 76-region delayed JR, {starts} starts x {steps} steps: alpha {peak_model:.1f} Hz (EEG {peak_data:.1f} Hz)"
-    png = plot_fit(problem.freqs, problem.observed, fitted, problem.channels, title, out_dir / "map_fit.png")
-    summary = {"best": result.best, "neg_log_density": result.neg_log_density.tolist(), "wall_s": wall,
-               "laplace_sd": {k: float(np.std(v)) for k, v in result.laplace.items()},
-               "alpha_peak_hz": {"eeg": peak_data, "model": peak_model}}
-    path = out_dir / "map_fit.json"
-    path.write_text(json.dumps(summary, indent=2))
-    print(f"MAP fit in {wall:.0f} s: " + ", ".join(f"{k} {v:.3g}" for k, v in result.best.items()))
-    print(f"alpha peak: model {peak_model:.2f} Hz, EEG {peak_data:.2f} Hz")
-    return {"map_png": png, "map_json": path}
+    names = [n for n in idata.posterior.data_vars if n != "model_psd"]
+    print(f"MAP + NUTS (4 chains x {warmup} warmup + {draws} draws) in {wall:.0f} s, {divergences(idata)} divergences:")
+    print(summary_table(idata, names).round(3).to_string())
+    freqs = idata.observed_data["freq"].values
+    data_peak = peak_frequency(freqs, idata.observed_data["psd"].values.mean(axis=0), *ALPHA_BAND, interpolate=True)
+    model_peak = peak_frequency(freqs, idata.posterior_predictive["psd"].values.mean(axis=(0, 1, 2)), *ALPHA_BAND,
+                                interpolate=True)
+    print(f"alpha peak: posterior predictive {model_peak:.2f} Hz, EEG {data_peak:.2f} Hz")
+    report = write_report(idata, out_dir / "report")
+    return {"run_nc": run, **{f"report_{k}": v for k, v in report.items()}}

@@ -32,7 +32,7 @@ from nffit.log_density import make_log_density, model_psd
 from nffit.models import JansenRitParams
 from nffit.priors import DEFAULT_FREE, PARAMETER_NAMES, default_priors, split_values
 
-__all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "run_nuts", "PATHS"]
+__all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "minimise", "run_nuts", "PATHS"]
 
 PATHS = ("analytic", "simulated")
 
@@ -185,6 +185,21 @@ class MapResult(NamedTuple):
     covariance: np.ndarray | None = None
 
 
+def minimise(potential: Callable[[Array], Array], x: Array, optimizer: optax.GradientTransformation,
+             steps: int) -> tuple[Array, Array]:
+    """``steps`` optimiser steps on ``potential`` from ``x`` (D,); non-finite gradient entries
+    count as 0. Returns the end point and its potential. Pure; vmap it over starts."""
+    def body(carry, _):
+        x, state = carry
+        grad = jax.grad(potential)(x)
+        grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
+        updates, state = optimizer.update(grad, state, x)
+        return (optax.apply_updates(x, updates), state), None
+
+    (x, _), _ = jax.lax.scan(body, (x, optimizer.init(x)), None, length=steps)
+    return x, potential(x)
+
+
 def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int = 500,
             optimizer: optax.GradientTransformation | None = None, laplace_draws: int = 1000) -> MapResult:
     """Multi-start MAP: ``starts`` prior draws optimised together (one vmapped call).
@@ -205,17 +220,7 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     potential = lambda x: -density.logdensity(x)  # noqa: E731
     x0 = jax.vmap(density.sample_prior)(jax.random.split(key_starts, starts))
 
-    def optimise(x):
-        def body(carry, _):
-            x, state = carry
-            grad = jax.grad(potential)(x)
-            grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
-            updates, state = optimizer.update(grad, state, x)
-            return (optax.apply_updates(x, updates), state), None
-        (x, _), _ = jax.lax.scan(body, (x, optimizer.init(x)), None, length=steps)
-        return x, potential(x)
-
-    xs, losses = jax.jit(jax.vmap(optimise))(x0)
+    xs, losses = jax.jit(jax.vmap(lambda x: minimise(potential, x, optimizer, steps)))(x0)
     losses = np.where(np.isfinite(np.asarray(losses)), np.asarray(losses), np.inf)
     best = int(np.argmin(losses))
     if not np.isfinite(losses[best]):

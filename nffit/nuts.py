@@ -69,10 +69,11 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     started = time.perf_counter()
 
     if saved is None:
-        x0, mass = _initial_positions(density, key_init, chains, init_values), None
         if start is not None and start.covariance is not None:
             x0 = _laplace_positions(density, key_init, chains, start)
             mass = jnp.asarray(start.covariance, x0.dtype)
+        else:
+            x0, mass = _initial_positions(density, key_init, chains, init_values), None
         state, step_size, inverse_mass = jax.jit(nuts_warmup, static_argnums=(0, 3))(logdensity, key_warmup, x0, warmup,
                                                                                      mass)
         saved = {"position": state.position, "logdensity": state.logdensity, "grad": state.logdensity_grad,
@@ -189,33 +190,46 @@ def _initial_positions(density, key: Array, chains: int, init_values: Mapping[st
 
 
 def run_nuts_replicates(problem, observed: np.ndarray, rng_key: Array, *, chains: int = 2, warmup: int = 300,
-                        draws: int = 300) -> dict[str, np.ndarray]:
+                        draws: int = 300, map_steps: int = 300) -> dict[str, np.ndarray]:
     """NUTS on many data sets of one problem at once (calibration and recovery studies).
 
-    Every replicate's chains are entries of one batch: ``observed`` (R, C, F) replaces the
-    problem's data per replicate, and warmup and draws of all ``R x chains`` chains run as one
-    vmapped computation (compiled once).
+    ``observed`` (R, C, F) replaces the problem's data per replicate; the replicates run in
+    one compiled loop, each with its chains as one batch. As in a single fit, each replicate first finds its MAP (adam from a prior
+    draw), and its chains start at Laplace draws with the Laplace covariance as the initial
+    inverse mass matrix.
 
     Returns
     -------
     dict name -> ndarray (R, chains, draws), constrained draws; plus ``"diverging"``.
     """
-    from nffit.inference import require_gradients
+    import optax
+
+    from nffit.inference import minimise, require_gradients
 
     require_gradients(problem, "NUTS")
     observed = jnp.asarray(observed)
     replicates = observed.shape[0]
     density = make_log_density(problem)
     key_init, key_run = jax.random.split(rng_key)
-    x0 = _initial_positions(density, key_init, replicates * chains, None).reshape(replicates, chains, -1)
+    x0 = _initial_positions(density, key_init, replicates, None)
 
     def one(data, key, x):
         logdensity = make_log_density(problem._replace(observed=data)).logdensity
-        key_warmup, key_draws = jax.random.split(key)
-        state, step_size, inverse_mass = nuts_warmup(logdensity, key_warmup, x, warmup)
+        key_start, key_warmup, key_draws = jax.random.split(key, 3)
+        mode, _ = minimise(lambda y: -logdensity(y), x, optax.adam(0.05), map_steps)
+        covariance = jnp.linalg.inv(jax.hessian(lambda y: -logdensity(y))(mode))
+        chol = jnp.linalg.cholesky(covariance)
+        usable = jnp.all(jnp.isfinite(chol))
+        covariance = jnp.where(usable, covariance, jnp.eye(x.size, dtype=x.dtype))
+        starts = mode + jnp.where(usable, 1.0, 0.0) * jnp.nan_to_num(
+            jax.random.normal(key_start, (chains, x.size), x.dtype) @ chol.T)
+        state, step_size, inverse_mass = nuts_warmup(logdensity, key_warmup, starts, warmup, covariance)
         _, (positions, stats) = nuts_draws(logdensity, key_draws, state, step_size, inverse_mass, 0, draws)
         return jnp.swapaxes(positions, 0, 1), jnp.swapaxes(stats[0], 0, 1)
 
-    positions, diverging = jax.jit(jax.vmap(one))(observed, jax.random.split(key_run, replicates), x0)
+    # replicates in sequence (one compiled loop): a vmapped NUTS waits for the longest tree in
+    # the whole batch at every step, and one hard replicate would set the pace for all
+    positions, diverging = jax.jit(lambda *a: jax.lax.map(lambda b: one(*b), a))(
+        observed, jax.random.split(key_run, replicates), x0)
     constrained = jax.vmap(jax.vmap(jax.vmap(density.constrain)))(positions)
     return {**{n: np.asarray(v) for n, v in constrained.items()}, "diverging": np.asarray(diverging)}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_figure", "plot_observed_spectrum", "plot_simulated_spectrum", "plot_fit"]
+__all__ = ["save_figure", "plot_observed_spectrum", "plot_simulated_spectrum"]
 
 
 def _pyplot():
@@ -67,27 +67,5 @@ def plot_simulated_spectrum(freqs: np.ndarray, psd: np.ndarray, title: str, path
     ax.axvline(peak, color="C3", ls="--", label=f"peak {peak:.2f} Hz")
     ax.set(xlabel="frequency (Hz)", ylabel="LFP PSD (mV$^2$/Hz)", title=title)
     ax.legend()
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def plot_fit(freqs: np.ndarray, observed: np.ndarray, fitted: np.ndarray, channels, title: str, path: str | Path) -> Path:
-    """Observed (C, F) vs fitted (C, F) spectra, one panel per channel, log power."""
-    plt = _pyplot()
-    n = len(channels)
-    cols = min(n, 3)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharex=True)
-    for i, name in enumerate(channels):
-        ax = axes[i // cols][i % cols]
-        ax.semilogy(freqs, observed[i], color="k", lw=1, label="EEG (Welch)")
-        ax.semilogy(freqs, fitted[i], color="C3", lw=2, label="model (MAP)")
-        ax.set_title(name)
-        ax.set_xlabel("frequency (Hz)")
-    for j in range(n, rows * cols):
-        axes[j // cols][j % cols].axis("off")
-    axes[0][0].set_ylabel("PSD ($\\mu$V$^2$/Hz)")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)

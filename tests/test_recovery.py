@@ -18,7 +18,7 @@ REPLICATES = 40
 def test_ninety_percent_intervals_cover_the_truth():
     problem = _problem(_synthetic(jax.random.key(0)), free=FREE, fixed={"aperiodic_offset": 0.0, "aperiodic_exponent": 1.5})
     truths, observed = prior_replicates(problem, jax.random.key(1), REPLICATES, DOF)
-    draws = run_nuts_replicates(problem, observed, jax.random.key(3), chains=2, warmup=300, draws=300)
+    draws = run_nuts_replicates(problem, observed, jax.random.key(3), chains=2, warmup=150, draws=250)
     assert draws["diverging"].mean() < 0.01
     covered = [interval_coverage(draws[n].reshape(REPLICATES, -1), truths[n]) for n in FREE]
     rate = np.mean(covered)

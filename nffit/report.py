@@ -1,0 +1,142 @@
+"""Reports of fits: the figures and tables a person wants to look at, from a saved run.
+
+``write_report(idata, out_dir)`` writes ``spectra.png`` (observed vs posterior-predictive
+spectra with a 90 % band, per channel and channel mean), ``trace.png``, ``pair.png``,
+``prior_posterior.png``, ``summary.csv`` and ``summary.md``. ``write_comparison`` writes the
+LOO comparison (``az.compare``) of several runs as CSV, Markdown and a plot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nffit.errors import NffitError
+from nffit.netcdf import write_atomically
+from nffit.plots import _pyplot, save_figure
+
+__all__ = ["load_run", "write_report", "write_comparison"]
+
+
+def load_run(path: str | Path):
+    """InferenceData written by ``nffit fit`` (one-line error if it is not one)."""
+    import arviz as az
+
+    path = Path(path)
+    if not path.is_file():
+        raise NffitError(f"{path}: run file not found")
+    try:
+        idata = az.from_netcdf(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
+        raise NffitError(f"{path}: not an nffit run (netCDF InferenceData): {err}") from None
+    if "posterior" not in idata.groups() or "model_psd" not in idata.posterior:
+        raise NffitError(f"{path}: not an nffit run (no posterior model_psd); write one with nffit fit")
+    return idata
+
+
+def _markdown(table) -> str:
+    """A pandas DataFrame as a Markdown table (no extra dependency)."""
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+    header = "| | " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|---" * (len(table.columns) + 1) + "|"
+    rows = ["| " + str(i) + " | " + " | ".join(cell(v) for v in row) + " |" for i, row in zip(table.index, table.values)]
+    return "\n".join([header, rule] + rows)
+
+
+def _parameters(idata) -> list[str]:
+    return [n for n in idata.posterior.data_vars if n != "model_psd"]
+
+
+def _spectra_figure(idata, path: Path) -> Path:
+    site = "psd" if "psd" in idata.observed_data else "log10_psd"
+    observed = idata.observed_data[site].values
+    predictive = idata.posterior_predictive[site].values  # (chain, draw, C, F)
+    if site == "log10_psd":
+        observed, predictive = 10.0**observed, 10.0**predictive
+    predictive = predictive.reshape((-1,) + observed.shape)
+    freqs = idata.observed_data["freq"].values
+    channels = list(idata.observed_data["channel"].values)
+    plt = _pyplot()
+    panels = channels + ["channel mean"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharey=True)
+    for ax, i, name in zip(np.atleast_1d(axes), list(range(len(channels))) + [None], panels):
+        obs = observed.mean(axis=0) if i is None else observed[i]
+        pred = predictive.mean(axis=1) if i is None else predictive[:, i]
+        lo, mid, hi = np.quantile(pred, [0.05, 0.5, 0.95], axis=0)
+        ax.fill_between(freqs, lo, hi, color="C0", alpha=0.3, label="posterior predictive 90 %")
+        ax.semilogy(freqs, mid, color="C0", lw=1.5)
+        ax.semilogy(freqs, obs, color="k", lw=1, marker=".", ms=3, label="observed")
+        ax.set(title=name, xlabel="frequency (Hz)")
+    np.atleast_1d(axes)[0].set_ylabel("PSD")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"{idata.attrs.get('method', '')} fit: observed vs posterior predictive")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _prior_posterior_figure(idata, names: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        post = idata.posterior[name].values.ravel()
+        bins = 40
+        if "prior" in idata.groups() and name in idata.prior:
+            prior = idata.prior[name].values.ravel()
+            ax.hist(prior, bins=bins, density=True, color="0.75", label="prior")
+        ax.hist(post, bins=bins, density=True, color="C0", alpha=0.8, label="posterior")
+        ax.set(title=name)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def write_report(idata, out_dir: str | Path) -> dict[str, Path]:
+    """Figures and summary tables of one run in ``out_dir`` (created); returns their paths."""
+    import arviz as az
+
+    from nffit.fit import summary_table
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NffitError(f"{out_dir}: exists and is not a directory; choose another -o")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = _parameters(idata)
+    written = {"spectra": _spectra_figure(idata, out_dir / "spectra.png")}
+    axes = az.plot_trace(idata, var_names=names, compact=False)
+    written["trace"] = save_figure(axes.ravel()[0].figure, out_dir / "trace.png")
+    if len(names) > 1:
+        axes = az.plot_pair(idata, var_names=names, kind="kde" if idata.posterior.sizes["draw"] > 50 else "scatter",
+                            marginals=True)
+        written["pair"] = save_figure(np.ravel(axes)[0].figure, out_dir / "pair.png")
+    written["prior_posterior"] = _prior_posterior_figure(idata, names, out_dir / "prior_posterior.png")
+    table = summary_table(idata, names)
+    written["summary_csv"] = write_atomically(out_dir / "summary.csv", lambda tmp: table.to_csv(tmp))
+    lines = [f"# nffit run: {idata.attrs.get('method', '?')} on {idata.attrs.get('data', '?')}", "",
+             f"channels {idata.attrs.get('channels', '')}; likelihood {idata.attrs.get('likelihood', '')}; "
+             f"spectrum path {idata.attrs.get('spectrum_path', '')}", "", _markdown(table), ""]
+    if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
+        lines.append(f"divergent transitions: {int(idata.sample_stats['diverging'].values.sum())}")
+    lines += ["", "Figures: " + ", ".join(p.name for k, p in written.items() if p.suffix == ".png")]
+    written["summary_md"] = write_atomically(out_dir / "summary.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    return written
+
+
+def write_comparison(runs: dict[str, object], out_dir: str | Path) -> tuple[object, dict[str, Path]]:
+    """``az.compare`` (PSIS-LOO) of runs (name -> InferenceData) as CSV, Markdown and PNG."""
+    import arviz as az
+
+    if len(runs) < 2:
+        raise NffitError("compare needs at least two runs")
+    shapes = {tuple(idata.observed_data[list(idata.observed_data.data_vars)[0]].shape) for idata in runs.values()}
+    if len(shapes) > 1:
+        raise NffitError(f"the runs were fitted to different data (observed shapes {sorted(shapes)}); LOO cannot compare them")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = az.compare(runs)
+    written = {"csv": write_atomically(out_dir / "compare.csv", lambda tmp: table.to_csv(tmp)),
+               "md": write_atomically(out_dir / "compare.md", lambda tmp: Path(tmp).write_text(_markdown(table) + "\n"))}
+    ax = az.plot_compare(table)
+    written["png"] = save_figure(ax.figure, out_dir / "compare.png")
+    return table, written
