@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jax import Array
 
@@ -79,8 +80,25 @@ class LogDensity(NamedTuple):
         return self.logprior(x) + self.loglik(x)
 
 
+_RECENT: list[tuple[object, LogDensity]] = []
+
+
 def make_log_density(problem) -> LogDensity:
-    """The :class:`LogDensity` of a :class:`~nffit.inference.FitProblem`."""
+    """The :class:`LogDensity` of a :class:`~nffit.inference.FitProblem`.
+
+    The same problem object gives the same functions (the last few are remembered), so that
+    jitted samplers taking them as static arguments compile once per problem, not per call.
+    """
+    for known, density in _RECENT:
+        if known is problem:
+            return density
+    density = _build(problem)
+    if isinstance(problem.observed, np.ndarray):  # not while tracing replicated data
+        _RECENT[:] = ([(problem, density)] + _RECENT)[:4]
+    return density
+
+
+def _build(problem) -> LogDensity:
     names = tuple(problem.priors)
     bijectors = [dist.biject_to(problem.priors[n].support) for n in names]
 

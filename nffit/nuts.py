@@ -9,6 +9,7 @@ never interrupted.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Mapping
@@ -74,8 +75,7 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
             mass = jnp.asarray(start.covariance, x0.dtype)
         else:
             x0, mass = _initial_positions(density, key_init, chains, init_values), None
-        state, step_size, inverse_mass = jax.jit(nuts_warmup, static_argnums=(0, 3))(logdensity, key_warmup, x0, warmup,
-                                                                                     mass)
+        state, step_size, inverse_mass = _warmup(logdensity, key_warmup, x0, warmup, mass)
         saved = {"position": state.position, "logdensity": state.logdensity, "grad": state.logdensity_grad,
                  "step_size": step_size, "inverse_mass_matrix": inverse_mass,
                  "samples": np.zeros((chains, 0, x0.shape[1]), np.float32),
@@ -89,13 +89,12 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     state = blackjax.mcmc.hmc.HMCState(jnp.asarray(saved["position"]), jnp.asarray(saved["logdensity"]),
                                        jnp.asarray(saved["grad"]))
     step_size, inverse_mass = jnp.asarray(saved["step_size"]), jnp.asarray(saved["inverse_mass_matrix"])
-    run_block = jax.jit(lambda state, start, length: nuts_draws(logdensity, key_draws, state, step_size, inverse_mass,
-                                                                start, length), static_argnums=2)
+    run_block = functools.partial(_draws, logdensity, key_draws, step_size=step_size, inverse_mass=inverse_mass)
     done, block_times = saved["samples"].shape[1], []
     while done < draws:
         length = min(checkpoint_every, draws - done)
         tick = time.perf_counter()
-        state, (positions, stats) = jax.block_until_ready(run_block(state, done, length))
+        state, (positions, stats) = jax.block_until_ready(run_block(state=state, start=done, length=length))
         block_times.append(time.perf_counter() - tick)
         saved["samples"] = np.concatenate([saved["samples"], np.swapaxes(np.asarray(positions), 0, 1)], axis=1)
         for name, value in zip(STATS, stats):
@@ -156,12 +155,17 @@ def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass
     return jax.lax.scan(body, state, start + jnp.arange(length))
 
 
+_warmup = jax.jit(nuts_warmup, static_argnums=(0, 3))
+_draws = jax.jit(nuts_draws, static_argnames=("logdensity", "length"))
+_batched = jax.jit(lambda f, x: jax.vmap(f)(x), static_argnums=0)
+
+
 def _laplace_positions(density, key: Array, chains: int, start) -> Array:
     """(chains, D) valid draws of the Laplace approximation of a MapResult (its mode if none is valid)."""
     mode = jnp.asarray(start.mode, jnp.result_type(float))
     chol = jnp.asarray(np.linalg.cholesky(start.covariance), mode.dtype)
     x = mode + jax.random.normal(key, (8 * chains, mode.size), mode.dtype) @ chol.T
-    ok = np.isfinite(np.asarray(jax.jit(jax.vmap(density.logdensity))(x)))
+    ok = np.isfinite(np.asarray(_batched(density.logdensity, x)))
     chosen = np.asarray(x)[ok][:chains]
     return jnp.asarray(np.concatenate([chosen, np.repeat(np.asarray(mode)[None], chains - len(chosen), axis=0)]))
 
@@ -176,9 +180,9 @@ def _initial_positions(density, key: Array, chains: int, init_values: Mapping[st
         if not np.all(np.isfinite(np.asarray(jax.vmap(density.logdensity)(x)))):
             raise NffitError("init_values is an invalid (unstable) parameter set")
         return x
-    draw = jax.jit(jax.vmap(lambda k: (density.sample_prior(k), density.logdensity(density.sample_prior(k)))))
     for attempt in range(100):
-        x, lp = draw(jax.random.split(jax.random.fold_in(key, attempt), chains))
+        x = jax.vmap(density.sample_prior)(jax.random.split(jax.random.fold_in(key, attempt), chains))
+        lp = _batched(density.logdensity, x)
         if attempt == 0:
             positions, ok = np.array(x), np.isfinite(np.asarray(lp))
         else:

@@ -17,6 +17,7 @@ with the same keys (``fold_in(key, step)``).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def _rw_step(rng_key, state, logdensity_fn, scale):
     return random_walk.build_additive_step()(rng_key, state, logdensity_fn, random_walk.normal(scale))
 
 
+@functools.lru_cache(maxsize=4)
+def _compiled(density, target_ess: float, mcmc_steps: int):
+    """Jitted SMC step and batched log-likelihood of a density (compiled once per problem)."""
+    loglik = lambda x: jnp.maximum(density.loglik(x), INVALID_LOGLIK)  # noqa: E731
+    kernel = blackjax.smc.adaptive_tempered.build_kernel(density.logprior, loglik, _rw_step, random_walk.init,
+                                                         blackjax.smc.resampling.systematic, target_ess)
+    step = jax.jit(lambda key, state, scale: kernel(key, state, mcmc_steps, {"scale": scale}))
+    return step, jax.jit(jax.vmap(loglik))
+
+
 def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float = 0.5, mcmc_steps: int = 10,
             max_steps: int = 500, checkpoint: str | Path | None = None, resume: bool = False,
             progress: bool = False) -> Posterior:
@@ -62,15 +73,13 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
     -------
     Posterior with one chain of ``particles`` equally weighted draws (resampled at the end);
     sample_stats ``loglik``; attrs ``log_evidence``, ``n_steps``, ``tempering`` (the betas),
-    ``invalid_per_step`` (particles at an invalid parameter set before each step) and
-    ``acceptance_per_step``.
+    ``invalid_per_step`` (particles left at an invalid parameter set after each step: their
+    weight is 0) and ``acceptance_per_step``.
     """
     if not 0.0 < target_ess < 1.0:
         raise NffitError(f"target_ess must be between 0 and 1, got {target_ess}")
     density = make_log_density(problem)
-    loglik = lambda x: jnp.maximum(density.loglik(x), INVALID_LOGLIK)  # noqa: E731
-    kernel = blackjax.smc.adaptive_tempered.build_kernel(density.logprior, loglik, _rw_step, random_walk.init,
-                                                         blackjax.smc.resampling.systematic, target_ess)
+    step, batched_loglik = _compiled(density, float(target_ess), int(mcmc_steps))
     key_init, key_steps, key_final = jax.random.split(rng_key, 3)
     tag = fingerprint({"method": "smc", "particles": particles, "target_ess": target_ess, "mcmc_steps": mcmc_steps,
                        "names": density.names, "key": np.asarray(jax.random.key_data(rng_key)).tolist(),
@@ -78,8 +87,6 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
                        "priors": {n: repr(p) for n, p in problem.priors.items()}}, problem.observed, problem.freqs)
     saved = load_checkpoint(checkpoint, tag) if (checkpoint and resume) else None
     started = time.perf_counter()
-    step = jax.jit(lambda key, state, scale: kernel(key, state, mcmc_steps, {"scale": scale}))
-    batched_loglik = jax.jit(jax.vmap(loglik))
     step_times: list[float] = []
     if saved is None:
         x = jax.vmap(density.sample_prior)(jax.random.split(key_init, particles))
@@ -93,7 +100,6 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
         index = int(saved["step"])
         if index >= max_steps:
             raise NffitError(f"SMC did not reach the posterior in {max_steps} steps; use more particles or raise max_steps")
-        current = np.asarray(batched_loglik(state.particles))
         spread = np.std(np.asarray(state.particles), axis=0)
         scale = jnp.asarray(2.38 / np.sqrt(spread.size) * np.maximum(spread, 1e-4), jnp.float32)[None]
         tick = time.perf_counter()
@@ -102,7 +108,7 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
         saved.update(step=index + 1, particles=state.particles, weights=state.weights, beta=state.tempering_param,
                      log_evidence=float(saved["log_evidence"]) + float(info.log_likelihood_increment),
                      tempering=np.append(saved["tempering"], float(state.tempering_param)),
-                     invalid=np.append(saved["invalid"], int(np.sum(current <= INVALID_LOGLIK))),
+                     invalid=np.append(saved["invalid"], int(np.sum(np.asarray(state.weights) == 0.0))),
                      acceptance=np.append(saved["acceptance"], float(np.mean(info.update_info.acceptance_rate))))
         if checkpoint:
             save_checkpoint(checkpoint, tag, saved)
