@@ -12,7 +12,7 @@ from nffit.cli import main
 def test_fit_report_compare(tmp_path, capsys):
     config = tmp_path / "fit.toml"
     config.write_text('[data]\npicks = ["O1", "Oz", "O2"]\n[likelihood]\nbin_stride = 4\n'
-                      '[method]\nname = "map"\nmap_starts = 2\nmap_steps = 60\n')
+                      '[method]\nname = "map"\nmap_starts = 2\nmap_steps = 300\n')
     runs = []
     for name, extra in (("free_speed", []), ("fixed_speed", ["--seed", "1"])):
         path = tmp_path / f"{name}.nc"
