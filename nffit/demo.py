@@ -61,7 +61,7 @@ def run_demo(out_dir: Path, *, duration_s: float = 10.0, batch: int = 4, seed: i
     print(f"simulated {batch} x {duration_s:g} s of 76 regions in {wall:.1f} s (compile included); "
           f"peak {peak_frequency(freqs[band], psd.mean(axis=(0, 1)), 2.0):.2f} Hz")
     written.update(_fit(out_dir, seed))
-    print(f"report: {out_dir}/ ({', '.join(p.name for p in written.values())})")
+    print(f"report: {out_dir}/ ({', '.join(str(p.relative_to(out_dir)) for p in written.values())})")
     return written
 
 
