@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--particles", type=int, default=1024)
     parser.add_argument("--starts", type=int, default=64)
+    parser.add_argument("--smc-steps", type=int, default=10, help="random-walk moves per SMC step")
     parser.add_argument("--methods", default="map,nuts,smc")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
@@ -88,12 +89,13 @@ def main() -> None:
         write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
     if "smc" in methods:
         started = time.perf_counter()
-        posterior = run_smc(problem, jax.random.key(3), particles=args.particles, progress=True)
+        posterior = run_smc(problem, jax.random.key(3), particles=args.particles, mcmc_steps=args.smc_steps,
+                            progress=True)
         wall = time.perf_counter() - started
-        row = summarise("SMC (blackjax)", f"{args.particles} particles, 10 RW steps", posterior, problem, wall,
+        row = summarise("SMC (blackjax)", f"{args.particles} particles, {args.smc_steps} RW steps", posterior, problem, wall,
                         compile_estimate(posterior.attrs["step_times_s"].tolist()))
         row["steps"] = posterior.attrs["n_steps"]
-        row["particles_per_s"] = args.particles * 12 * posterior.attrs["n_steps"] / wall
+        row["particles_per_s"] = args.particles * (2 + args.smc_steps) * posterior.attrs["n_steps"] / wall
         rows.append(row)
         print(rows[-1], flush=True)
         write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
