@@ -18,7 +18,7 @@ import numpy as np
 from nffit.errors import NffitError
 from nffit.netcdf import write_atomically
 
-__all__ = ["fingerprint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["fingerprint", "run_fingerprint", "save_checkpoint", "load_checkpoint"]
 
 
 def fingerprint(settings: Mapping[str, Any], *arrays: np.ndarray) -> str:
@@ -27,6 +27,16 @@ def fingerprint(settings: Mapping[str, Any], *arrays: np.ndarray) -> str:
     for a in arrays:
         digest.update(np.ascontiguousarray(a).tobytes())
     return digest.hexdigest()[:16]
+
+
+def run_fingerprint(problem, rng_key, settings: Mapping[str, Any]) -> str:
+    """Fingerprint of a sampler run: its ``settings``, the seed, and what defines the problem
+    (free parameters and priors, fixed values, spectrum path, data and frequencies)."""
+    import jax
+
+    return fingerprint({**settings, "key": np.asarray(jax.random.key_data(rng_key)).tolist(), "fixed": problem.fixed,
+                        "path": problem.path, "priors": {n: repr(p) for n, p in problem.priors.items()}},
+                       problem.observed, problem.freqs)
 
 
 def save_checkpoint(path: str | Path, tag: str, arrays: Mapping[str, Any]) -> Path:

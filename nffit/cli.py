@@ -104,6 +104,7 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from nffit.config import load_config
     from nffit.fit import divergences, run_fit, summary_table
+    from nffit.report import parameter_names
 
     overrides: dict = {"data": {}, "method": {}, "output": {}}
     if args.input:
@@ -117,7 +118,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     start = time.perf_counter()
     idata, out = run_fit(config, resume=args.resume)
-    names = [n for n in idata.posterior.data_vars if n != "model_psd"]
+    names = parameter_names(idata)
     import pandas as pd
 
     with pd.option_context("display.width", 120, "display.max_columns", 10):

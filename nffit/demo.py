@@ -70,7 +70,7 @@ def _fit(out_dir: Path, seed: int, warmup: int = 100, draws: int = 100) -> dict[
     from nffit.config import load_config
     from nffit.eeg import ALPHA_BAND, sample_eeg_path
     from nffit.fit import divergences, run_fit, summary_table
-    from nffit.report import write_report
+    from nffit.report import parameter_names, write_report
     from nffit.welch import peak_frequency
 
     config = load_config(None, {"data": {"path": str(sample_eeg_path())}, "likelihood": {"bin_stride": 4},
@@ -80,7 +80,7 @@ def _fit(out_dir: Path, seed: int, warmup: int = 100, draws: int = 100) -> dict[
     start = time.perf_counter()
     idata, run = run_fit(config, progress=False)
     wall = time.perf_counter() - start
-    names = [n for n in idata.posterior.data_vars if n != "model_psd"]
+    names = parameter_names(idata)
     print(f"MAP + NUTS (4 chains x {warmup} warmup + {draws} draws) in {wall:.0f} s, {divergences(idata)} divergences:")
     print(summary_table(idata, names).round(3).to_string())
     freqs = idata.observed_data["freq"].values

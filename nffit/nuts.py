@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from nffit.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from nffit.errors import NffitError
 from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
@@ -61,11 +61,9 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     density = make_log_density(problem)
     logdensity = density.logdensity
     key_init, key_warmup, key_draws = jax.random.split(rng_key, 3)
-    tag = fingerprint({"method": "nuts", "chains": chains, "warmup": warmup, "names": density.names,
-                       "key": np.asarray(jax.random.key_data(rng_key)).tolist(), "fixed": problem.fixed,
-                       "priors": {n: repr(p) for n, p in problem.priors.items()}, "init": dict(init_values or {}),
-                       "start": None if start is None else np.asarray(start.mode).tolist()},
-                      problem.observed, problem.freqs)
+    tag = run_fingerprint(problem, rng_key, {"method": "nuts", "chains": chains, "warmup": warmup,
+                                             "init": dict(init_values or {}),
+                                             "start": None if start is None else np.asarray(start.mode).tolist()})
     saved = load_checkpoint(checkpoint, tag) if (checkpoint and resume) else None
     started = time.perf_counter()
 

@@ -16,7 +16,7 @@ from nffit.errors import NffitError
 from nffit.netcdf import write_atomically
 from nffit.plots import _pyplot, save_figure
 
-__all__ = ["load_run", "write_report", "write_comparison"]
+__all__ = ["load_run", "parameter_names", "write_report", "write_comparison"]
 
 
 def load_run(path: str | Path):
@@ -45,7 +45,8 @@ def _markdown(table) -> str:
     return "\n".join([header, rule] + rows)
 
 
-def _parameters(idata) -> list[str]:
+def parameter_names(idata) -> list[str]:
+    """The fitted parameters of a run (its posterior variables except ``model_psd``)."""
     return [n for n in idata.posterior.data_vars if n != "model_psd"]
 
 
@@ -102,7 +103,7 @@ def write_report(idata, out_dir: str | Path) -> dict[str, Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise NffitError(f"{out_dir}: exists and is not a directory; choose another -o")
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = _parameters(idata)
+    names = parameter_names(idata)
     written = {"spectra": _spectra_figure(idata, out_dir / "spectra.png")}
     axes = az.plot_trace(idata, var_names=names, compact=False)
     written["trace"] = save_figure(axes.ravel()[0].figure, out_dir / "trace.png")

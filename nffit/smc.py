@@ -28,7 +28,7 @@ import numpy as np
 from blackjax.mcmc import random_walk
 from jax import Array
 
-from nffit.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from nffit.errors import NffitError
 from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
@@ -81,10 +81,8 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
     density = make_log_density(problem)
     step, batched_loglik = _compiled(density, float(target_ess), int(mcmc_steps))
     key_init, key_steps, key_final = jax.random.split(rng_key, 3)
-    tag = fingerprint({"method": "smc", "particles": particles, "target_ess": target_ess, "mcmc_steps": mcmc_steps,
-                       "names": density.names, "key": np.asarray(jax.random.key_data(rng_key)).tolist(),
-                       "fixed": problem.fixed, "path": problem.path,
-                       "priors": {n: repr(p) for n, p in problem.priors.items()}}, problem.observed, problem.freqs)
+    tag = run_fingerprint(problem, rng_key, {"method": "smc", "particles": particles, "target_ess": target_ess,
+                                             "mcmc_steps": mcmc_steps})
     saved = load_checkpoint(checkpoint, tag) if (checkpoint and resume) else None
     started = time.perf_counter()
     step_times: list[float] = []
