@@ -6,7 +6,10 @@ fraction of memory bandwidth they use, for batches up to 4096 on the 76-region n
 T = 1024 steps of dt = 0.1 ms, longest delay 255 steps (as benchmarks/simulate.py). The
 bandwidth bound is measured in the same run by a device copy (read + write of a large
 array); "read bandwidth" counts 4 bytes per delayed read (float32), a lower bound on the
-traffic of the gather. Runs in well under 5 minutes on one H100/H200.
+traffic of the gather. Then SMC particles/s on the simulated likelihood: one batched
+log-likelihood of P particles (each P x windows simulations of the nonlinear network, Welch,
+observation model, Whittle likelihood against the shipped EEG's O1/Oz/O2 spectrum), the call
+every SMC move makes. Runs in under 5 minutes on one H100/H200.
 """
 
 from __future__ import annotations
@@ -36,12 +39,39 @@ def copy_bandwidth(n_bytes: int = 2 << 30, repeats: int = 10) -> float:
     return 2 * size * 4 / r["median_s"]
 
 
+def smc_throughput(spectrum: str | None, connectome: str, particles: list[int], windows: int, window_s: float,
+                   repeats: int) -> list[dict]:
+    """Particle log-likelihoods per second on the simulated path (the cost of one SMC move)."""
+    from nffit.eeg import load_spectrum, read_eeg_spectrum, sample_eeg_path
+    from nffit.inference import make_problem
+    from nffit.log_density import make_log_density
+
+    observed = (load_spectrum(spectrum) if spectrum else
+                read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0))
+    simulation = {"windows": windows, "window_s": window_s, "transient_s": 1.0, "dt": 0.1}
+    problem = make_problem(observed, connectome=connectome, path="simulated", simulation=simulation)
+    density = make_log_density(problem)
+    loglik = jax.vmap(density.loglik)
+    rows = []
+    for p in particles:
+        x = jax.vmap(density.sample_prior)(jax.random.split(jax.random.key(1), p))
+        r = time_compiled(loglik, x, repeats=repeats)
+        simulated_s = p * windows * (window_s + 1.0)
+        rows.append({"particles": p, "windows": windows, "window_s": window_s, **r,
+                     "particles_per_s": p / r["median_s"], "simulated_s_per_s": simulated_s / r["median_s"]})
+        print(f"  SMC P={p:5d}: {r['median_s']:.3f} s per batched log-likelihood, {p / r['median_s']:.1f} particles/s",
+              flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", default="benchmarks/results/gpu.json")
     parser.add_argument("--max-batch", type=int, default=4096)
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke test)")
     parser.add_argument("--connectome", default="tvb76", help="a copy of connectivity_76.zip where tvb-data is missing")
+    parser.add_argument("--spectrum", help="spectrum .nc of O1/Oz/O2 (nffit spectrum ...) where MNE is missing")
+    parser.add_argument("--particles", default="256,1024,4096", help="SMC particle counts ('' to skip)")
     args = parser.parse_args()
     info = machine()
     print(f"machine: {info}", flush=True)
@@ -73,7 +103,15 @@ def main() -> None:
                   f"{reads * 4 / bound:.1%} of copy bandwidth", flush=True)
     print_table(rows, ["N", "K", "B", "mode", "compile_s", "median_s", "node_steps_per_s", "reads_per_s", "read_GB_per_s",
                        "fraction_of_copy_bw", "memory_bytes"])
-    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "copy_bandwidth_bytes_per_s": bound, "rows": rows})
+    particles = [int(p) for p in args.particles.split(",") if p]
+    smc_rows = smc_throughput(args.spectrum, args.connectome, [min(p, 64) for p in particles] if args.quick else particles,
+                              windows=2 if args.quick else 4, window_s=2.0 if args.quick else 4.0,
+                              repeats=2 if args.quick else 3) if particles else []
+    if smc_rows:
+        print_table(smc_rows, ["particles", "windows", "window_s", "compile_s", "median_s", "particles_per_s",
+                               "simulated_s_per_s"])
+    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "copy_bandwidth_bytes_per_s": bound, "rows": rows,
+                           "smc_simulated_likelihood": smc_rows})
     print(f"wrote {args.json}")
 
 

@@ -14,6 +14,7 @@ block's time minus the median of the others.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import machine, print_table, write_json  # noqa: E402
 
-from nffit.eeg import ALPHA_BAND, read_eeg_spectrum, sample_eeg_path  # noqa: E402
+from nffit.eeg import ALPHA_BAND, load_spectrum, read_eeg_spectrum, sample_eeg_path  # noqa: E402
 from nffit.inference import fit_map, make_problem  # noqa: E402
 from nffit.inference_data import to_inference_data  # noqa: E402
 from nffit.nuts import run_nuts_blackjax  # noqa: E402
@@ -33,7 +34,7 @@ from nffit.smc import run_smc  # noqa: E402
 from nffit.welch import peak_frequency  # noqa: E402
 
 
-def summarise(method: str, settings: str, posterior, problem, wall: float, compile_s: float | None) -> dict:
+def summarise(key: str, method: str, settings: str, posterior, problem, wall: float, compile_s: float | None) -> dict:
     import arviz as az
 
     idata = to_inference_data(posterior, problem, jax.random.key(9), prior_draws=10)
@@ -41,7 +42,9 @@ def summarise(method: str, settings: str, posterior, problem, wall: float, compi
     ess = float(az.ess(idata, var_names=names).to_array().min())
     rhat = float(az.rhat(idata, var_names=names).to_array().max()) if idata.posterior.sizes["chain"] > 1 else float("nan")
     predictive = idata.posterior_predictive["psd"].values.mean(axis=(0, 1, 2))
-    return {"method": method, "settings": settings, "wall_s": wall, "compile_s": compile_s, "ess_min": ess,
+    info = machine()
+    device = info["devices"][0] if info["backend"] != "cpu" else f"{info['cpu']}, {info['cores']} cores"
+    return {"key": key, "machine": device, "method": method, "settings": settings, "wall_s": wall, "compile_s": compile_s, "ess_min": ess,
             "ess_per_s": ess / wall, "rhat_max": rhat,
             "alpha_model_hz": peak_frequency(problem.freqs, predictive, *ALPHA_BAND, interpolate=True)}
 
@@ -59,11 +62,21 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=64)
     parser.add_argument("--smc-steps", type=int, default=10, help="random-walk moves per SMC step")
     parser.add_argument("--methods", default="map,nuts,smc")
+    parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
+                        "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
     methods = args.methods.split(",")
+    # Rows of methods not run this time are kept from the previous file, so that methods can be
+    # measured in separate runs (each row carries its own machine).
+    kept = []
+    if args.json.exists():
+        kept = [row for row in json.loads(args.json.read_text()).get("rows", []) if row.get("key") not in methods]
 
-    observed = read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)
+    if args.spectrum:
+        observed = load_spectrum(args.spectrum)
+    else:
+        observed = read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)
     problem = make_problem(observed)
     data_alpha = peak_frequency(problem.freqs, problem.observed.mean(axis=0), *ALPHA_BAND, interpolate=True)
     rows = []
@@ -71,7 +84,7 @@ def main() -> None:
         started = time.perf_counter()
         result = fit_map(problem, jax.random.key(0), starts=args.starts, steps=300)
         wall = time.perf_counter() - started
-        rows.append(summarise("MAP + Laplace", f"{args.starts} starts x 300 adam steps", from_map(result), problem,
+        rows.append(summarise("map", "MAP + Laplace", f"{args.starts} starts x 300 adam steps", from_map(result), problem,
                               wall, None))
         print(rows[-1], flush=True)
     if "nuts" in methods:
@@ -80,28 +93,33 @@ def main() -> None:
         posterior = run_nuts_blackjax(problem, jax.random.key(2), chains=args.chains, warmup=args.warmup,
                                       draws=args.draws, start=start, checkpoint_every=100, progress=True)
         wall = time.perf_counter() - started
-        row = summarise("NUTS (blackjax)", f"{args.chains} chains x ({args.warmup} warmup + {args.draws})", posterior,
+        row = summarise("nuts", "NUTS (blackjax)", f"{args.chains} chains x ({args.warmup} warmup + {args.draws})", posterior,
                         problem, wall, compile_estimate(posterior.attrs["block_times_s"]))
         row["divergent"] = int(posterior.sample_stats["diverging"].sum())
         row["mean_leapfrog"] = float(posterior.sample_stats["n_steps"].mean())
         rows.append(row)
         print(rows[-1], flush=True)
-        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
+        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": kept + rows, "partial": True})
     if "smc" in methods:
         started = time.perf_counter()
         posterior = run_smc(problem, jax.random.key(3), particles=args.particles, mcmc_steps=args.smc_steps,
                             progress=True)
         wall = time.perf_counter() - started
-        row = summarise("SMC (blackjax)", f"{args.particles} particles, {args.smc_steps} RW steps", posterior, problem, wall,
+        row = summarise("smc", "SMC (blackjax)", f"{args.particles} particles, {args.smc_steps} RW steps", posterior, problem, wall,
                         compile_estimate(posterior.attrs["step_times_s"].tolist()))
         row["steps"] = posterior.attrs["n_steps"]
+        # the resampled particles repeat one another, in blocks: az.ess of them understates or
+        # (shuffled) overstates; the number of distinct particles is a conservative sample size
+        row["distinct_particles"] = int(len(np.unique(np.stack([posterior.samples[n].ravel() for n in problem.priors], 1),
+                                                      axis=0)))
+        row["final_acceptance"] = float(posterior.attrs["acceptance_per_step"][-1])
         row["particles_per_s"] = args.particles * (2 + args.smc_steps) * posterior.attrs["n_steps"] / wall
         rows.append(row)
         print(rows[-1], flush=True)
-        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows, "partial": True})
+        write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": kept + rows, "partial": True})
     print(f"data alpha peak {data_alpha:.2f} Hz")
     print_table(rows, ["method", "settings", "wall_s", "compile_s", "ess_min", "ess_per_s", "rhat_max", "alpha_model_hz"])
-    write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": rows})
+    write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": kept + rows})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Figures people look at: observed and model spectra.
 
-matplotlib is used with the Agg backend (no display needed); every function writes a PNG
-and returns its path.
+matplotlib is used with the Agg backend (no display needed) outside Jupyter; every function
+writes a PNG and returns its path.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ __all__ = ["save_figure", "plot_observed_spectrum", "plot_simulated_spectrum"]
 
 
 def _pyplot():
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "ipykernel" not in sys.modules:  # keep Jupyter's inline backend; no display needed elsewhere
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -16,7 +16,8 @@ from nffit.errors import NffitError
 from nffit.netcdf import write_atomically
 from nffit.plots import _pyplot, save_figure
 
-__all__ = ["load_run", "parameter_names", "write_report", "write_comparison"]
+__all__ = ["load_run", "parameter_names", "plot_posterior_predictive", "plot_prior_posterior", "write_report",
+           "write_comparison"]
 
 
 def load_run(path: str | Path):
@@ -50,7 +51,12 @@ def parameter_names(idata) -> list[str]:
     return [n for n in idata.posterior.data_vars if n != "model_psd"]
 
 
-def _spectra_figure(idata, path: Path) -> Path:
+def plot_posterior_predictive(idata):
+    """Observed vs posterior-predictive spectra (median and 90 % band) per channel and their mean.
+
+    ``idata``: InferenceData of a fit (``nffit fit``, :func:`nffit.inference_data.to_inference_data`).
+    Returns the matplotlib figure.
+    """
     site = "psd" if "psd" in idata.observed_data else "log10_psd"
     observed = idata.observed_data[site].values
     predictive = idata.posterior_predictive[site].values  # (chain, draw, C, F)
@@ -74,10 +80,12 @@ def _spectra_figure(idata, path: Path) -> Path:
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.suptitle(f"{idata.attrs.get('method', '')} fit: observed vs posterior predictive")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def _prior_posterior_figure(idata, names: list[str], path: Path) -> Path:
+def plot_prior_posterior(idata, names: list[str] | None = None):
+    """Histograms of the prior (grey) and posterior (blue) of each parameter; returns the figure."""
+    names = parameter_names(idata) if names is None else names
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8))
     for ax, name in zip(np.atleast_1d(axes), names):
@@ -90,7 +98,7 @@ def _prior_posterior_figure(idata, names: list[str], path: Path) -> Path:
         ax.set(title=name)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 def write_report(idata, out_dir: str | Path) -> dict[str, Path]:
@@ -104,14 +112,14 @@ def write_report(idata, out_dir: str | Path) -> dict[str, Path]:
         raise NffitError(f"{out_dir}: exists and is not a directory; choose another -o")
     out_dir.mkdir(parents=True, exist_ok=True)
     names = parameter_names(idata)
-    written = {"spectra": _spectra_figure(idata, out_dir / "spectra.png")}
+    written = {"spectra": save_figure(plot_posterior_predictive(idata), out_dir / "spectra.png")}
     axes = az.plot_trace(idata, var_names=names, compact=False)
     written["trace"] = save_figure(axes.ravel()[0].figure, out_dir / "trace.png")
     if len(names) > 1:
         axes = az.plot_pair(idata, var_names=names, kind="kde" if idata.posterior.sizes["draw"] > 50 else "scatter",
                             marginals=True)
         written["pair"] = save_figure(np.ravel(axes)[0].figure, out_dir / "pair.png")
-    written["prior_posterior"] = _prior_posterior_figure(idata, names, out_dir / "prior_posterior.png")
+    written["prior_posterior"] = save_figure(plot_prior_posterior(idata, names), out_dir / "prior_posterior.png")
     table = summary_table(idata, names)
     written["summary_csv"] = write_atomically(out_dir / "summary.csv", lambda tmp: table.to_csv(tmp))
     lines = [f"# nffit run: {idata.attrs.get('method', '?')} on {idata.attrs.get('data', '?')}", "",
