@@ -11,7 +11,7 @@ from nffit.nuts import run_nuts_replicates
 from test_inference import DOF, _problem, _synthetic
 
 FREE = ("G", "mu", "log10_scale")
-REPLICATES = 40
+REPLICATES = 24
 
 
 @pytest.mark.slow
