@@ -11,7 +11,7 @@ from nffit.nuts import run_nuts_replicates
 from test_inference import DOF, _problem, _synthetic
 
 FREE = ("G", "mu", "log10_scale")
-REPLICATES = 24
+REPLICATES = 40
 
 
 @pytest.mark.slow
