@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from networks import DT, benchmark_network  # noqa: E402
+from networks import DT, benchmark_network, occipital_spectrum  # noqa: E402
 from timing import machine, print_table, time_compiled, write_json  # noqa: E402
 
 from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
@@ -42,14 +42,11 @@ def copy_bandwidth(n_bytes: int = 2 << 30, repeats: int = 10) -> float:
 def smc_throughput(spectrum: str | None, connectome: str, particles: list[int], windows: int, window_s: float,
                    repeats: int) -> list[dict]:
     """Particle log-likelihoods per second on the simulated path (the cost of one SMC move)."""
-    from nffit.eeg import load_spectrum, read_eeg_spectrum, sample_eeg_path
     from nffit.inference import make_problem
     from nffit.log_density import make_log_density
 
-    observed = (load_spectrum(spectrum) if spectrum else
-                read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0))
     simulation = {"windows": windows, "window_s": window_s, "transient_s": 1.0, "dt": 0.1}
-    problem = make_problem(observed, connectome=connectome, path="simulated", simulation=simulation)
+    problem = make_problem(occipital_spectrum(spectrum), connectome=connectome, path="simulated", simulation=simulation)
     density = make_log_density(problem)
     loglik = jax.vmap(density.loglik)
     rows = []

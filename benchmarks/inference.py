@@ -23,9 +23,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from networks import occipital_spectrum  # noqa: E402
 from timing import machine, print_table, write_json  # noqa: E402
 
-from nffit.eeg import ALPHA_BAND, load_spectrum, read_eeg_spectrum, sample_eeg_path  # noqa: E402
+from nffit.eeg import ALPHA_BAND  # noqa: E402
 from nffit.inference import fit_map, make_problem  # noqa: E402
 from nffit.inference_data import to_inference_data  # noqa: E402
 from nffit.nuts import run_nuts_blackjax  # noqa: E402
@@ -73,11 +74,7 @@ def main() -> None:
     if args.json.exists():
         kept = [row for row in json.loads(args.json.read_text()).get("rows", []) if row.get("key") not in methods]
 
-    if args.spectrum:
-        observed = load_spectrum(args.spectrum)
-    else:
-        observed = read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)
-    problem = make_problem(observed)
+    problem = make_problem(occipital_spectrum(args.spectrum))
     data_alpha = peak_frequency(problem.freqs, problem.observed.mean(axis=0), *ALPHA_BAND, interpolate=True)
     rows = []
     if "map" in methods:

@@ -1,4 +1,5 @@
-"""The networks the benchmarks share: tvb76 for N = 76, seeded random ones otherwise.
+"""The networks and data the benchmarks share: tvb76 for N = 76, seeded random ones otherwise;
+the occipital spectrum of the shipped EEG.
 
 Conduction speed is chosen so that the longest tract is 255 steps of 0.1 ms, as in the
 probes of PROBES.md.
@@ -30,3 +31,14 @@ def benchmark_network(n: int, connectome: str = "tvb76") -> tuple[np.ndarray, np
         lengths = 0.5 * (lengths + lengths.T)
     speed = float(lengths.max()) / (MAX_LAG_STEPS * DT)
     return weights, lengths, speed
+
+
+def occipital_spectrum(path=None):
+    """O1, Oz and O2 of data/S001R02.edf, 2-40 Hz, 2 s Hann segments (the demo's fitting data),
+    or the same spectrum read from ``path``, written by `nffit spectrum data/S001R02.edf
+    --picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (for a machine without MNE)."""
+    from nffit.eeg import load_spectrum, read_eeg_spectrum, sample_eeg_path
+
+    if path:
+        return load_spectrum(path)
+    return read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)

@@ -4,9 +4,10 @@ The target moves from the prior to the posterior through ``prior * likelihood^be
 step picks the next ``beta`` so that the effective sample size falls to ``target_ess`` of
 the particles, resamples (systematic), and moves every particle with ``mcmc_steps``
 random-walk Metropolis steps whose Gaussian proposal has ``2.38^2 / D`` times the particles'
-weighted covariance (correlated parameters move along their ridge). blackjax maps the log density over particles with ``jax.vmap``; nffit's
-spectra fold that map into their own batch (:mod:`nffit.batching`), so every evaluation is
-one batched spectrum (or one simulation of particles x windows) call. No gradients are used:
+weighted covariance (correlated parameters move along their ridge). blackjax maps the log
+density over particles with ``jax.vmap``; nffit's spectra fold that map into their own batch
+(:mod:`nffit.batching`), so every evaluation is one batched spectrum (or one simulation of
+particles x windows) call. No gradients are used:
 SMC works on the simulated path too (limit cycles).
 
 Invalid parameter sets have log-likelihood -inf; inside SMC it is clamped to ``-1e30`` so that
