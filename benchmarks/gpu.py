@@ -23,20 +23,12 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from networks import DT, benchmark_network, occipital_spectrum  # noqa: E402
-from timing import machine, print_table, time_compiled, write_json  # noqa: E402
+from timing import copy_bandwidth, machine, print_table, time_compiled, write_json  # noqa: E402
 
 from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
 from nffit.delays import incoming  # noqa: E402
 
 T = 1024
-
-
-def copy_bandwidth(n_bytes: int = 2 << 30, repeats: int = 10) -> float:
-    """Bytes/s of ``x * 1`` (one read and one write of every element) on the default device."""
-    size = min(n_bytes, 1 << 31) // 4
-    x = jnp.ones((size,), jnp.float32)
-    r = time_compiled(lambda a: a * jnp.float32(1.0001), x, repeats=repeats)
-    return 2 * size * 4 / r["median_s"]
 
 
 def smc_throughput(spectrum: str | None, connectome: str, particles: list[int], windows: int, window_s: float,

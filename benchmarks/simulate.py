@@ -1,7 +1,9 @@
 """Simulator throughput: node-steps/s and delayed lookups/s, forward and gradient, batch
-layouts, the seed notebook's non-delayed case, and vbjax side by side.
+layouts against this machine's copy bandwidth, the seed notebook's non-delayed case, and
+vbjax side by side.
 
     python benchmarks/simulate.py [--quick] [--json benchmarks/results/simulate.json] [--no-vbjax]
+                                  [--sections grid,layouts,seed,vbjax]
 
 T = 1024 steps of dt = 0.1 ms, the longest delay 255 steps (PROBES.md's probe settings).
 "Reads" counts the delayed lookups actually made: N * K * B per step, K the largest in-degree
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from networks import DT, benchmark_network  # noqa: E402
-from timing import machine, print_table, time_compiled, write_json  # noqa: E402
+from timing import copy_bandwidth, machine, print_table, time_compiled, write_json  # noqa: E402
 
 from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
 from nffit.delays import compute_delays, delayed_sum, incoming  # noqa: E402
@@ -140,38 +142,52 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small grid with one repeat (smoke test)")
     parser.add_argument("--no-vbjax", action="store_true")
     parser.add_argument("--json", default="benchmarks/results/simulate.json")
+    parser.add_argument("--sections", default="grid,layouts,seed,vbjax", help="comma-separated subset to run")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     repeats = 1 if args.quick else 5
     ns, batches = ((32,), (1, 8)) if args.quick else ((32, 76, 256), (1, 8, 32, 64))
     info = machine()
     print(f"machine: {info}")
+    bound = copy_bandwidth(64 << 20 if args.quick else 1 << 30, 2 if args.quick else 10)
+    print(f"copy bandwidth (1 GiB float32, read + write): {bound / 1e9:.1f} GB/s")
 
-    print("\n== throughput (trailing batch layout) ==")
-    rows = grid(ns, batches, repeats)
-    print_table(rows, ["N", "K", "B", "mode", "compile_s", "median_s", "us_per_step", "node_steps_per_s", "reads_per_s",
-                       "dense_lookups_per_s", "memory_bytes"])
+    rows, layout_rows, seed_rows = [], [], []
+    if "grid" in sections:
+        print("\n== throughput (trailing batch layout) ==")
+        rows = grid(ns, batches, repeats)
+        print_table(rows, ["N", "K", "B", "mode", "compile_s", "median_s", "us_per_step", "node_steps_per_s",
+                           "reads_per_s", "dense_lookups_per_s", "memory_bytes"])
 
-    print("\n== batch layouts (delayed) ==")
-    layout_rows = layouts(32 if args.quick else 76, (8,) if args.quick else (8, 32), repeats)
-    print_table(layout_rows, ["what", "N", "B", "layout", "compile_s", "median_s", "reads_per_s"])
+    if "layouts" in sections:
+        print("\n== batch layouts (delayed); share of the copy bandwidth at 4 bytes per read ==")
+        layout_rows = layouts(32 if args.quick else 76, (8,) if args.quick else (8, 32, 64, 128), repeats)
+        for r in layout_rows:
+            r["share_of_copy_bandwidth"] = 4 * r["reads_per_s"] / bound
+        print_table(layout_rows, ["what", "N", "B", "layout", "compile_s", "median_s", "reads_per_s",
+                                  "share_of_copy_bandwidth"])
 
-    print("\n== seed notebook case (32 nodes, 1024 x 1 ms, no delays) ==")
-    seed_rows = seed_case(repeats)
-    print_table(seed_rows, ["case", "compile_s", "median_s"])
+    if "seed" in sections:
+        print("\n== seed notebook case (32 nodes, 1024 x 1 ms, no delays) ==")
+        seed_rows = seed_case(repeats)
+        print_table(seed_rows, ["case", "compile_s", "median_s"])
 
     vb_rows = []
-    if not args.no_vbjax:
+    if "vbjax" in sections and not args.no_vbjax:
         print("\n== vbjax 0.0.19 make_sdde + delay_apply, same networks and T ==")
         cases = [(32, 8)] if args.quick else [(32, 8), (76, 8), (76, 32)]
         vb_rows = vbjax_side(cases)
         ours = {(r["N"], r["B"]): r["median_s"] for r in rows if r["mode"] == "forward"}
+        ours.update({(r["N"], r["B"]): r["median_s"] for r in layout_rows
+                     if r["what"] == "simulation" and r["layout"] == "trailing"})
         for r in vb_rows:
             if (r["N"], r["B"]) in ours:
                 r["nffit_s"] = ours[(r["N"], r["B"])]
                 r["speedup"] = r["median_s"] / r["nffit_s"]
         print_table(vb_rows, ["impl", "N", "B", "max_lag", "compile_s", "median_s", "nffit_s", "speedup"])
 
-    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "throughput": rows, "layouts": layout_rows,
+    write_json(args.json, {"machine": info, "T": T, "dt_ms": DT, "copy_bandwidth_bytes_per_s": bound,
+                           "throughput": rows, "layouts": layout_rows,
                            "seed_case": seed_rows, "vbjax": vb_rows})
     print(f"\nwrote {args.json}")
 

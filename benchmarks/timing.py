@@ -50,6 +50,17 @@ def time_compiled(fn: Callable, *args, repeats: int = 5) -> dict[str, float]:
     return {"compile_s": compile_s, "median_s": statistics.median(runs), "min_s": min(runs), "memory_bytes": memory}
 
 
+def copy_bandwidth(n_bytes: int = 1 << 30, repeats: int = 10) -> float:
+    """Bytes/s of ``x * 1.0001`` over a float32 array of ``n_bytes`` (one read and one write of
+    every element) on the default device: the memory-bandwidth bound of a streaming kernel."""
+    import jax.numpy as jnp
+
+    size = min(n_bytes, 1 << 31) // 4
+    x = jnp.ones((size,), jnp.float32)
+    r = time_compiled(lambda a: a * jnp.float32(1.0001), x, repeats=repeats)
+    return 2 * size * 4 / r["median_s"]
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(payload, indent=2))

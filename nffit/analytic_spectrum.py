@@ -99,7 +99,8 @@ class AnalyticSpectrum(NamedTuple):
 
 
 def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
-    """``lax.map(fn, xs)`` over chunks of ``size`` (vmapped inside), padding the last chunk.
+    """``lax.map(fn, xs)`` over chunks of at most ``size`` (vmapped inside), the chunks as equal
+    as possible (20 items in chunks of 16 run as 2 x 10, not 2 x 16 with 12 of padding).
 
     Unlike ``lax.map(..., batch_size=...)`` there is no separate remainder computation: two
     batched LAPACK kernels that XLA runs concurrently deadlock jax 0.10's CPU thread pool.
@@ -107,6 +108,7 @@ def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
     n = xs.shape[0]
     size = max(1, min(size, n))
     chunks = -(-n // size)
+    size = -(-n // chunks)
     padded = jnp.concatenate([xs, jnp.repeat(xs[-1:], chunks * size - n, axis=0)])
     out = lax.map(jax.vmap(fn), padded.reshape((chunks, size) + xs.shape[1:]))
     return jax.tree.map(lambda y: y.reshape((chunks * size,) + y.shape[2:])[:n], out)
@@ -290,7 +292,7 @@ def make_analytic_spectrum(
     stability_fmax: float = 200.0,
     stability_df: float = 0.5,
     branch: str = "upper",
-    freq_batch: int = 16,
+    freq_batch: int | None = None,
     dtype: Any = jnp.float32,
     small_gain: bool = True,
 ) -> Callable[..., AnalyticSpectrum]:
@@ -308,8 +310,10 @@ def make_analytic_spectrum(
         Grid of the stability check (see the module docstring).
     branch : {"upper", "lower"}
         Fixed-point branch, see :func:`fixed_point`.
-    freq_batch : int
-        Frequencies solved together (memory B * freq_batch * N^2 complex numbers).
+    freq_batch : int, optional
+        Frequencies solved together (memory B * freq_batch * N^2 complex numbers). Default:
+        as many as fit in 32 MiB for the batch at hand (all of them for a few chains, one at
+        a time for thousands of particles).
     dtype : float32 (default) or float64
     small_gain : bool
         Skip the network factor's determinants where the small-gain bound proves it does not
@@ -351,6 +355,10 @@ def make_analytic_spectrum(
     omega_grid = jnp.asarray(2.0 * np.pi * stability_df * np.arange(n_grid) / 1000.0, dtype)
     omega_nodes = jnp.asarray(2.0 * np.pi * np.linspace(0.0, stability_fmax, 10 * n_grid) / 1000.0, dtype)
 
+    def chunk(batch: int) -> int:
+        """Frequencies per solve: ``freq_batch``, or as many as fit in 32 MiB of A(w)."""
+        return freq_batch or max(1, (32 << 20) // (batch * n * n * jnp.dtype(complex_dtype).itemsize))
+
     def system(w, v, params, slope, tau):
         """A(w) (B, N, N) and the transfer numerators n(iw) (B, N)."""
         s = 1j * w
@@ -384,7 +392,7 @@ def make_analytic_spectrum(
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
         def winding(args):
-            return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, freq_batch))
+            return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, chunk(args[0].shape[-1])))
 
         def network_winding(v_c, p_c, slope_c, tau_c, small_gain):
             # The batch here is native (custom_vmap below). No determinant when every entry
@@ -421,7 +429,7 @@ def make_analytic_spectrum(
         # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's
         # CPU thread pool.
         network_turn, omega_after = lax.optimization_barrier((network_turn, omega))
-        psd = _chunked_map(psd_at, omega_after, freq_batch)  # (F, B, C)
+        psd = _chunked_map(psd_at, omega_after, chunk(batch))  # (F, B, C)
         psd = jnp.moveaxis(psd, 0, -1)
 
         n_unstable = node_modes - network_turn / jnp.pi

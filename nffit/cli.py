@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="PRNG seed")
     sim.add_argument("--dt", type=float, default=0.1, help="integration step in ms (default 0.1)")
     sim.add_argument("--fs", type=float, default=250.0, help="output sampling rate in Hz (default 250)")
-    sim.add_argument("--method", default="heun", choices=("heun", "euler"))
+    sim.add_argument("--method", default="heun", choices=("heun", "euler", "rk4"))
     sim.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a model parameter")
     sim.add_argument("-o", "--output", required=True, help="output .nc file")
     sim.set_defaults(func=cmd_simulate)

@@ -11,6 +11,13 @@ increment of the step, already scaled.
 - ``heun``: stochastic Heun (predictor-corrector with the same ``dw`` in both stages),
   ``y + dt/2 (f(y, c_now) + f(y_pred, c_next)) + dw``. Deterministic order 2; for additive
   noise its weak order is 2 as well (Kloeden & Platen 1992, sec. 15.1).
+- ``rk4``: classical Runge-Kutta on ``y' = f(y, c(t)) + dw / dt``, the noise increment held
+  constant over the step (a piecewise-constant forcing, strong order 1 like the others) and
+  the input at the midpoint interpolated linearly between ``c_now`` and ``c_next`` (the ring
+  buffer holds whole steps only). Deterministic order 4 for the node's own dynamics, 2 in a
+  time-varying input. Four drift evaluations per step (Heun two, Euler one).
+
+Which scheme and ``dt`` to use is measured in ``benchmarks/accuracy.py`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from jax import Array
 
 from nffit.errors import NffitError
 
-__all__ = ["euler", "heun", "SCHEMES", "get_scheme"]
+__all__ = ["euler", "heun", "rk4", "SCHEMES", "get_scheme"]
 
 Drift = Callable[[Array, Array], Array]
 
@@ -40,11 +47,28 @@ def heun(drift: Drift, y, c_now: Array, c_next: Array, dw, dt: float):
     return jax.tree.map(lambda y_, f0, f1, w_: y_ + 0.5 * dt * (f0 + f1) + w_, y, f_now, f_pred, dw)
 
 
-SCHEMES: dict[str, Callable[..., Array]] = {"euler": euler, "heun": heun}
+def rk4(drift: Drift, y, c_now: Array, c_next: Array, dw, dt: float):
+    """Runge-Kutta 4 step with the noise as a constant forcing over the step (same arguments as :func:`euler`)."""
+    c_mid = 0.5 * (c_now + c_next)
+
+    def shifted(k, h):  # y + h k
+        return jax.tree.map(lambda y_, k_: y_ + h * k_, y, k)
+
+    def f(state, c):  # drift plus the step's noise forcing dw / dt
+        return jax.tree.map(lambda f_, w_: f_ + w_ / dt, drift(state, c), dw)
+
+    k1 = f(y, c_now)
+    k2 = f(shifted(k1, 0.5 * dt), c_mid)
+    k3 = f(shifted(k2, 0.5 * dt), c_mid)
+    k4 = f(shifted(k3, dt), c_next)
+    return jax.tree.map(lambda y_, a, b, c, d: y_ + dt / 6.0 * (a + 2.0 * b + 2.0 * c + d), y, k1, k2, k3, k4)
+
+
+SCHEMES: dict[str, Callable[..., Array]] = {"euler": euler, "heun": heun, "rk4": rk4}
 
 
 def get_scheme(name: str) -> Callable[..., Array]:
-    """The scheme called ``name`` (``"euler"`` or ``"heun"``)."""
+    """The scheme called ``name`` (``"euler"``, ``"heun"`` or ``"rk4"``)."""
     if name not in SCHEMES:
         raise NffitError(f"unknown integration method {name!r}; choose one of {', '.join(SCHEMES)}")
     return SCHEMES[name]

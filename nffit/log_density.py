@@ -1,6 +1,6 @@
 """The log density of a fit, as plain functions of one flat unconstrained vector.
 
-numpyro's model (:func:`nffit.inference.spectrum_model`), blackjax's NUTS and SMC, and the
+numpyro's model (:func:`nffit.inference.spectrum_model`), blackjax's NUTS, nffit's SMC and the
 optax MAP all evaluate the same two pieces defined here: :func:`model_psd` (parameters ->
 observed-channel model spectrum and a validity flag) and :func:`pointwise_loglik` (Whittle
 Gamma or log-normal per channel and frequency). Invalid parameter sets (unstable, no fixed

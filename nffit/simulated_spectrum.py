@@ -30,7 +30,7 @@ from nffit.models import JANSEN_RIT, Model
 from nffit.simulator import as_params, batch_size_of_params, make_simulator
 from nffit.welch import welch
 
-__all__ = ["SimulatedSpectrum", "make_simulated_spectrum"]
+__all__ = ["SimulatedSpectrum", "boxcar_response", "make_simulated_spectrum"]
 
 
 class SimulatedSpectrum(NamedTuple):
@@ -44,6 +44,13 @@ class SimulatedSpectrum(NamedTuple):
 
     psd: Array
     valid: Array
+
+
+def boxcar_response(freqs: np.ndarray, decimation: int, dt: float) -> np.ndarray:
+    """Power response (F,) at ``freqs`` (Hz) of the simulator's output samples, each the mean
+    of ``decimation`` steps of ``dt`` ms: divide a simulated PSD by it to undo that boxcar."""
+    step_s = dt / 1000.0
+    return (np.sinc(freqs * decimation * step_s) / np.sinc(freqs * step_s)) ** 2
 
 
 def make_simulated_spectrum(
@@ -76,7 +83,7 @@ def make_simulated_spectrum(
     window_s, segment_s, transient_s : float, s
         Length of each window (after its transient), of the Welch segments (Hann, 50 %
         overlap) and of the discarded transient.
-    fs : float, Hz, output rate; dt : float, ms; method : "heun" or "euler"
+    fs : float, Hz, output rate; dt : float, ms; method : "heun", "euler" or "rk4"
     min_speed : float, mm/ms, slowest conduction speed served (sets the ring buffer)
 
     Returns
@@ -109,9 +116,7 @@ def make_simulated_spectrum(
                          transient_ms=1000.0 * transient_s, fs=fs, method=method, min_speed=min_speed, dtype=dtype)
     window_keys = jax.random.split(rng_key, windows)
     index = jnp.asarray(np.rint(bins).astype(int))
-    # each output sample averages `decimation` steps: undo that boxcar's response
-    m, step_s = sim.decimation, dt / 1000.0
-    boxcar = jnp.asarray((np.sinc(freqs * m * step_s) / np.sinc(freqs * step_s)) ** 2, dtype)
+    boxcar = jnp.asarray(boxcar_response(freqs, sim.decimation, dt), dtype)
 
     def batched(params: Any) -> SimulatedSpectrum:  # every field (B,)
         batch = params[0].shape[0]

@@ -170,8 +170,8 @@ def make_simulator(
     fs : float
         Output sampling rate in Hz; ``1000 / (fs * dt)`` must be an integer, the number of
         steps averaged into one output sample.
-    method : {"heun", "euler"}
-        Stochastic Heun (default) or Euler-Maruyama.
+    method : {"heun", "euler", "rk4"}
+        Stochastic Heun (default), Euler-Maruyama or Runge-Kutta 4 (:mod:`nffit.integrators`).
     min_speed : float
         Slowest conduction speed (mm/ms) the ring buffer must serve; it sets the buffer
         length ``L``. Entries with a slower ``speed`` are flagged not finite.

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nffit.integrators import euler, heun
+from nffit.integrators import euler, heun, rk4
 
 LAM = 1.3
 
@@ -22,8 +22,9 @@ def _integrate(scheme, dt, t_end, x0, forcing, dws):
     return x
 
 
-@pytest.mark.parametrize("scheme, order", [(euler, 1.0), (heun, 2.0)])
+@pytest.mark.parametrize("scheme, order", [(euler, 1.0), (heun, 2.0), (rk4, 2.0)])
 def test_deterministic_order_with_time_varying_input(scheme, order):
+    # rk4 interpolates the input linearly at the midpoint: order 2 in a time-varying input
     # x' = -lam x + cos t, x(0) = 1: x(t) = (lam cos t + sin t - lam e^{-lam t}) / (lam^2 + 1) + e^{-lam t}
     t_end = 2.0
     exact = (LAM * np.cos(t_end) + np.sin(t_end) - LAM * np.exp(-LAM * t_end)) / (LAM**2 + 1) + np.exp(-LAM * t_end)
@@ -37,7 +38,24 @@ def test_deterministic_order_with_time_varying_input(scheme, order):
     assert abs(slope - order) < 0.15, slope
 
 
-@pytest.mark.parametrize("scheme", [euler, heun])
+@pytest.mark.parametrize("scheme, order", [(euler, 1.0), (heun, 2.0), (rk4, 4.0)])
+def test_deterministic_order_of_the_own_dynamics(scheme, order):
+    # x' = -lam x + x^2 / 4 (logistic-like), x(0) = 1, constant input: the exact solution of the
+    # Bernoulli equation is x(t) = lam / (1/4 + (lam - 1/4) e^{lam t})
+    t_end, quarter = 2.0, 0.25
+    exact = LAM / (quarter + (LAM - quarter) * np.exp(LAM * t_end))
+    dts = np.array([0.4, 0.2, 0.1, 0.05])
+    errors = []
+    for dt in dts:
+        x = np.float64(1.0)  # NumPy float64 scalars: the schemes are plain pytree maps
+        for _ in range(int(round(t_end / dt))):
+            x = scheme(lambda x, c: -LAM * x + quarter * x**2 + c, x, 0.0, 0.0, np.float64(0.0), dt)
+        errors.append(abs(float(x) - exact))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    assert abs(slope - order) < 0.25, (slope, errors)
+
+
+@pytest.mark.parametrize("scheme", [euler, heun, rk4])
 def test_strong_order_one_for_additive_noise(scheme):
     # dX = -lam X dt + g dW. Exact X_T = e^{-lam T} X0 + g int_0^T e^{-lam (T - s)} dW(s), evaluated on a
     # grid 32x finer than the finest step (midpoint rule for the Ito integral).

@@ -51,7 +51,7 @@ def test_smc_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
 
 @pytest.fixture(scope="module")
 def nuts_and_smc(problem):
-    nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=200, draws=300)
+    nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=150, draws=250)
     smc = run_smc(problem, jax.random.key(5), particles=512)
     return nuts, smc
 
@@ -77,7 +77,7 @@ def test_every_method_gives_inference_data(problem, nuts_and_smc, tmp_path):
     nuts, smc = nuts_and_smc
     fit = fit_map(problem, jax.random.key(6), starts=4, steps=200, laplace_draws=200)
     channels, freqs = problem.observed.shape
-    for posterior, shape in ((nuts, (2, 300)), (smc, (1, 512)), (from_map(fit), (1, 200))):
+    for posterior, shape in ((nuts, (2, 250)), (smc, (1, 512)), (from_map(fit), (1, 200))):
         idata = to_inference_data(posterior, problem, jax.random.key(7), prior_draws=100)
         assert idata.posterior["mu"].shape == shape
         assert idata.log_likelihood["psd"].shape == shape + (channels, freqs)
@@ -92,7 +92,7 @@ def test_every_method_gives_inference_data(problem, nuts_and_smc, tmp_path):
     table = az.compare({"nuts": idata, "smc": smc_idata})
     assert abs(table.loc["nuts", "elpd_loo"] - table.loc["smc", "elpd_loo"]) < 2.0  # one posterior, two samplers
     for stat in ("diverging", "energy", "step_size", "acceptance_rate", "tree_depth", "invalid"):
-        assert idata.sample_stats[stat].shape == (2, 300), stat
+        assert idata.sample_stats[stat].shape == (2, 250), stat
     back = az.from_netcdf(save_inference_data(idata, tmp_path / "run.nc"))
     np.testing.assert_array_equal(back.posterior["G"].values, idata.posterior["G"].values)
     assert back.attrs["method"] == "nuts"

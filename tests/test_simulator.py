@@ -183,7 +183,7 @@ def test_no_delay_path_equals_one_step_lags(three_nodes):
         (dict(dt=float("nan")), "dt must be a positive number"),
         (dict(transient_ms=-5.0), "transient_ms must be a number >= 0"),
         (dict(fs=300.0), "whole number"),
-        (dict(method="rk4"), "unknown integration method"),
+        (dict(method="rk5"), "unknown integration method"),
         (dict(duration_ms=1.0, fs=250.0), "shorter than one output sample"),
     ],
 )
