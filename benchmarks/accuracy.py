@@ -44,7 +44,7 @@ def simulate_on_path(connectome, method: str, dt: float, mu: float, batch: int, 
     """LFP (B, n_samples, N) at 500 Hz from the Brownian path of ``key`` drawn at REFERENCE_DT."""
     sim = make_simulator(connectome, dt=dt, method=method, duration_ms=SAMPLE_MS, fs=FS, transient_ms=0.0)
     params = as_params(JansenRitParams(mu=mu), sim.model)
-    lags = compute_delays(connectome.weights, connectome.lengths, params.speed, dt, sim.n_slots - 1)
+    lags = compute_delays(connectome.weights, connectome.lengths, params.speed, dt, sim.buffer_length - 1)
     fine_per_sample = int(round(SAMPLE_MS / REFERENCE_DT))
     per_step = int(round(dt / REFERENCE_DT))
     shape = (sim.model.n_states, connectome.n_regions, batch)
