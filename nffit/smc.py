@@ -211,8 +211,9 @@ def run_smc(problem, rng_key: Array, *, particles: int = 1024, target_ess: float
                              "narrow the priors towards the stable regime")
         beta = next_beta(loglik, float(state.beta), target_ess)
         log_weights = (beta - float(state.beta)) * loglik
-        log_increment = logsumexp(log_weights) - np.log(particles)
-        weights = np.exp(log_weights - logsumexp(log_weights))
+        log_total = logsumexp(log_weights)
+        log_increment = log_total - np.log(particles)  # of the evidence: the weights' mean
+        weights = np.exp(log_weights - log_total)
         scale = proposal_factor(np.asarray(state.particles), weights)
         tick = time.perf_counter()
         state, acceptance = jax.block_until_ready(
