@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 
 def machine() -> dict[str, Any]:
@@ -53,8 +54,6 @@ def time_compiled(fn: Callable, *args, repeats: int = 5) -> dict[str, float]:
 def copy_bandwidth(n_bytes: int = 1 << 30, repeats: int = 10) -> float:
     """Bytes/s of ``x * 1.0001`` over a float32 array of ``n_bytes`` (one read and one write of
     every element) on the default device: the memory-bandwidth bound of a streaming kernel."""
-    import jax.numpy as jnp
-
     size = min(n_bytes, 1 << 31) // 4
     x = jnp.ones((size,), jnp.float32)
     r = time_compiled(lambda a: a * jnp.float32(1.0001), x, repeats=repeats)
