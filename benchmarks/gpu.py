@@ -37,7 +37,7 @@ def smc_throughput(spectrum: str | None, connectome: str, particles: list[int], 
     from nffit.inference import make_problem
     from nffit.log_density import make_log_density
 
-    simulation = {"windows": windows, "window_s": window_s, "transient_s": 1.0, "dt": 0.1}
+    simulation = {"windows": windows, "window_s": window_s, "transient_s": 1.0}  # the configuration's default dt
     problem = make_problem(occipital_spectrum(spectrum), connectome=connectome, path="simulated", simulation=simulation)
     density = make_log_density(problem)
     loglik = jax.vmap(density.loglik)

@@ -3,19 +3,21 @@
     python benchmarks/windows.py [--quick] [--json benchmarks/results/windows.json]
 
 The delayed 76-region tvb76 Jansen-Rit network at a stable fixed point (mu = 0.09 /ms, the
-lower branch), where the analytic spectrum is the expectation of the simulated one (0.015
-decades apart for 2 x 8 s). For the same simulated
-seconds (``total_s`` after the transients) and the same Welch resolution (2 s Hann
-segments), R replicates (different keys) are simulated
+lower branch; Heun at the simulator's default step unless ``--dt``), where the analytic
+spectrum is the expectation of the simulated one (0.008 decades apart). For the same
+simulated seconds (``total_s`` after the transients) and the same Welch resolution (2 s
+Hann segments), R replicates (different keys) are simulated
 
 * as one long run per replicate (batch R, ``total_s`` each), and
 * as W windows per replicate, each with its own 1 s transient (batch R x W, ``total_s / W``).
 
 Reported per design: the mean log10 PSD's bias against the analytic spectrum (decades,
 RMS over 2-40 Hz), the variance of log10 PSD across replicates (mean over frequencies), the
-wall time (median of 3, compile apart) and the speed-up. Then the gradient of the alpha-band
-log power with respect to G, across replicates, for windows of 1 to 16 s that cover the same
-16 simulated seconds: its spread against the analytic spectrum's gradient.
+number of Welch segments per replicate and variance x segments (constant when each segment
+is an independent look), the wall time (median of 3, compile apart) and the speed-up. Then
+the gradient of the alpha-band log power with respect to G, across replicates, for windows
+of 2 to 16 s that cover the same 16 simulated seconds: its spread against the analytic
+spectrum's gradient.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from timing import machine, print_table, time_compiled, write_json  # noqa: E402
 
 from nffit import JansenRitParams, load_connectome, make_analytic_spectrum, make_simulator  # noqa: E402
+from nffit.integrators import default_dt  # noqa: E402
 from nffit.simulated_spectrum import boxcar_response  # noqa: E402
 from nffit.welch import welch  # noqa: E402
 
-FS, SEGMENT_S, TRANSIENT_S, DT = 250.0, 2.0, 1.0, 0.1
+FS, SEGMENT_S, TRANSIENT_S = 250.0, 2.0, 1.0
 BAND, ALPHA = (2.0, 40.0), (8.0, 12.0)
 MU, G, SIGMA = 0.09, 1.0, 0.05
 BRANCH = "lower"  # the fixed point the simulation settles on at mu = 0.09 (the upper one is unstable here)
@@ -45,12 +48,12 @@ def windowed_log_psd(sim, keys: jax.Array, params, windows: int) -> tuple[np.nda
     """log10 of the region-mean Welch PSD per replicate: keys (R * W,) -> (R, F)."""
     lfp = sim.run(keys, params).lfp  # (R * W, T, N)
     freqs, psd = welch(lfp, FS, nperseg=int(SEGMENT_S * FS), axis=1)  # (R * W, N, F)
-    psd = psd.mean(axis=1).reshape(-1, windows, freqs.size).mean(axis=1) / boxcar_response(freqs, sim.decimation, DT)
+    psd = psd.mean(axis=1).reshape(-1, windows, freqs.size).mean(axis=1) / boxcar_response(freqs, sim.decimation, sim.dt)
     return freqs, jnp.log10(psd)
 
 
-def design(connectome, total_s: float, windows: int, replicates: int, repeats: int) -> dict:
-    sim = make_simulator(connectome, dt=DT, fs=FS, duration_ms=1000.0 * total_s / windows,
+def design(connectome, total_s: float, windows: int, replicates: int, repeats: int, dt: float | None) -> dict:
+    sim = make_simulator(connectome, dt=dt, fs=FS, duration_ms=1000.0 * total_s / windows,
                          transient_ms=1000.0 * TRANSIENT_S)
     keys = jax.random.split(jax.random.key(7), replicates * windows)
     params = JansenRitParams(mu=MU, G=G, sigma=SIGMA)
@@ -59,10 +62,10 @@ def design(connectome, total_s: float, windows: int, replicates: int, repeats: i
     return {"freqs": freqs, "log_psd": np.asarray(log_psd), **timing}
 
 
-def gradient_spread(connectome, window_s: float, total_s: float, replicates: int) -> np.ndarray:
+def gradient_spread(connectome, window_s: float, total_s: float, replicates: int, dt: float | None) -> np.ndarray:
     """d/dG of the alpha-band log10 power, one value per replicate (windows covering total_s)."""
     windows = max(1, int(round(total_s / window_s)))
-    sim = make_simulator(connectome, dt=DT, fs=FS, duration_ms=1000.0 * window_s, transient_ms=1000.0 * TRANSIENT_S)
+    sim = make_simulator(connectome, dt=dt, fs=FS, duration_ms=1000.0 * window_s, transient_ms=1000.0 * TRANSIENT_S)
 
     def band_power(g, keys):
         freqs, log_psd = windowed_log_psd(sim, keys, JansenRitParams(mu=MU, G=g, sigma=SIGMA), windows)
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small settings (a smoke run)")
     parser.add_argument("--total", type=float, default=32.0, help="simulated seconds per replicate")
     parser.add_argument("--replicates", type=int, default=8)
+    parser.add_argument("--dt", type=float, help="integration step in ms (default: the simulator's, 1 ms)")
     parser.add_argument("--json", default="benchmarks/results/windows.json")
     args = parser.parse_args()
     total, replicates, window_counts = (8.0, 2, (1, 4)) if args.quick else (args.total, args.replicates, (1, 4, 8, 16))
@@ -87,34 +91,36 @@ def main() -> None:
     analytic = None
     rows = []
     for windows in window_counts:
-        out = design(connectome, total, windows, replicates, repeats=1 if args.quick else 3)
+        out = design(connectome, total, windows, replicates, repeats=1 if args.quick else 3, dt=args.dt)
         keep = (out["freqs"] >= BAND[0]) & (out["freqs"] <= BAND[1])
         if analytic is None:
             spectrum = make_analytic_spectrum(connectome, out["freqs"][keep], branch=BRANCH)
             analytic = np.log10(np.asarray(spectrum(JansenRitParams(mu=MU, G=G, sigma=SIGMA)).psd[0]).mean(axis=0))
         log_psd = out["log_psd"][:, keep]
-        rows.append({"windows": windows, "window_s": total / windows, "simulated_s": total,
+        segments = windows * int((total / windows - SEGMENT_S) // (SEGMENT_S / 2) + 1)  # 50 % overlap, per replicate
+        rows.append({"windows": windows, "window_s": total / windows, "simulated_s": total, "segments": segments,
                      "bias_decades": float(np.sqrt(np.mean((log_psd.mean(axis=0) - analytic) ** 2))),
                      "variance_log10": float(np.mean(log_psd.var(axis=0, ddof=1))),
+                     "variance_x_segments": float(np.mean(log_psd.var(axis=0, ddof=1))) * segments,
                      "wall_s": out["median_s"], "compile_s": out["compile_s"]})
     for row in rows:
         row["speedup"] = rows[0]["wall_s"] / row["wall_s"]
-    print_table(rows, ["windows", "window_s", "simulated_s", "bias_decades", "variance_log10", "wall_s", "speedup",
-                       "compile_s"])
+    print_table(rows, ["windows", "window_s", "simulated_s", "segments", "bias_decades", "variance_log10",
+                       "variance_x_segments", "wall_s", "speedup", "compile_s"])
 
     grad_rows = []
-    lengths = (2.0, 8.0) if args.quick else (1.0, 2.0, 4.0, 8.0, 16.0)
+    lengths = (2.0, 8.0) if args.quick else (2.0, 4.0, 8.0, 16.0)  # >= one 2 s Welch segment
     grad_total = 8.0 if args.quick else 16.0
     spectrum = make_analytic_spectrum(connectome, np.arange(ALPHA[0], ALPHA[1] + 0.5, 0.5), branch=BRANCH)
     exact = float(jax.grad(lambda g: jnp.log10(jnp.mean(spectrum(JansenRitParams(mu=MU, G=g, sigma=SIGMA)).psd[0])))(
         jnp.asarray(G)))
     for length in lengths:
-        grads = gradient_spread(connectome, length, grad_total, replicates)
+        grads = gradient_spread(connectome, length, grad_total, replicates, args.dt)
         grad_rows.append({"window_s": length, "windows": int(round(grad_total / length)), "grad_mean": float(grads.mean()),
                           "grad_sd": float(grads.std(ddof=1)), "grad_analytic": exact,
                           "max_abs_grad": float(np.max(np.abs(grads)))})
     print_table(grad_rows, ["window_s", "windows", "grad_mean", "grad_sd", "max_abs_grad", "grad_analytic"])
-    write_json(args.json, {"machine": machine(), "replicates": replicates, "dt_ms": DT, "fs": FS, "mu": MU, "G": G,
+    write_json(args.json, {"machine": machine(), "replicates": replicates, "dt_ms": args.dt or default_dt(FS), "fs": FS, "mu": MU, "G": G,
                            "designs": rows, "gradients": grad_rows})
 
 

@@ -66,12 +66,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     lfp = np.asarray(result.lfp)
     wall = time.perf_counter() - start
     finite = np.asarray(result.finite)
-    settings = dict(model=model.name, connectome=str(args.connectome), normalise=args.normalise, dt_ms=args.dt,
+    settings = dict(model=model.name, connectome=str(args.connectome), normalise=args.normalise, dt_ms=sim.dt,
                     method=args.method, seed=args.seed, transient_s=args.transient,
                     **{f"param_{k}": float(v) for k, v in zip(params._fields, params)})
     write_netcdf(simulation_dataset(lfp, finite, sim.fs, conn.labels, **settings), out)
     peak = _peak_frequency(lfp[finite], sim.fs) if finite.any() else float("nan")
-    print(f"simulated {args.batch} x {args.duration:g} s of {conn.n_regions} regions ({model.name}, {args.method}, dt {args.dt} ms)")
+    print(f"simulated {args.batch} x {args.duration:g} s of {conn.n_regions} regions ({model.name}, {args.method}, dt {sim.dt:g} ms)")
     print(f"wall time      {wall:.2f} s (compile included)")
     print(f"finite entries {int(finite.sum())}/{args.batch}")
     print(f"peak frequency {peak:.2f} Hz (mean spectrum, >= 2 Hz)")
@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--transient", type=float, default=1.0, help="seconds discarded first (default 1)")
     sim.add_argument("--batch", type=int, default=1, help="number of independent batch entries")
     sim.add_argument("--seed", type=int, default=0, help="PRNG seed")
-    sim.add_argument("--dt", type=float, default=0.1, help="integration step in ms (default 0.1)")
+    sim.add_argument("--dt", type=float, default=None,
+                     help="integration step in ms (default: the largest the accuracy table allows that divides 1000/fs; 1 ms for Heun at 250 Hz)")
     sim.add_argument("--fs", type=float, default=250.0, help="output sampling rate in Hz (default 250)")
     sim.add_argument("--method", default="heun", choices=("heun", "euler", "rk4"))
     sim.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a model parameter")

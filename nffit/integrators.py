@@ -17,11 +17,13 @@ increment of the step, already scaled.
   buffer holds whole steps only). Deterministic order 4 for the node's own dynamics, 2 in a
   time-varying input. Four drift evaluations per step (Heun two, Euler one).
 
-Which scheme and ``dt`` to use is measured in ``benchmarks/accuracy.py`` (docs/benchmarks.md).
+Which scheme and ``dt`` to use is measured in ``benchmarks/accuracy.py`` (docs/benchmarks.md):
+:data:`MAX_DT_MS` holds the table's choice and :func:`default_dt` applies it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax
@@ -29,7 +31,7 @@ from jax import Array
 
 from nffit.errors import NffitError
 
-__all__ = ["euler", "heun", "rk4", "SCHEMES", "get_scheme"]
+__all__ = ["euler", "heun", "rk4", "SCHEMES", "get_scheme", "MAX_DT_MS", "default_dt"]
 
 Drift = Callable[[Array, Array], Array]
 
@@ -72,3 +74,32 @@ def get_scheme(name: str) -> Callable[..., Array]:
     if name not in SCHEMES:
         raise NffitError(f"unknown integration method {name!r}; choose one of {', '.join(SCHEMES)}")
     return SCHEMES[name]
+
+
+MAX_DT_MS: dict[str, float] = {"euler": 0.2, "heun": 1.0, "rk4": 1.0}
+"""Largest step (ms) per scheme whose Jansen-Rit log-PSD error stays within 0.02 decades RMS
+over 1-45 Hz against a 0.01 ms reference (``benchmarks/accuracy.py``, docs/benchmarks.md):
+Heun 2 ms at the stable focus but 1 ms on the limit cycle, so 1 ms; RK4 the same (its 1 ms
+row on the limit cycle sits on the 0.015-0.023 sampling floor, so no larger step is claimed);
+Euler 0.2 ms at the focus (it meets 0.02 on the limit cycle at no step tried)."""
+
+
+def default_dt(fs: float, method: str = "heun") -> float:
+    """The largest step (ms) up to ``MAX_DT_MS[method]`` that divides the output period ``1000 / fs``.
+
+    The simulator averages ``1000 / (fs dt)`` steps into one output sample, so that number
+    must be whole.
+
+    Parameters
+    ----------
+    fs : float, Hz, output sampling rate
+    method : {"heun", "euler", "rk4"}
+
+    Examples
+    --------
+    >>> default_dt(250.0), default_dt(1250.0), default_dt(250.0, "euler")
+    (1.0, 0.8, 0.2)
+    """
+    get_scheme(method)
+    period = 1000.0 / fs
+    return period / math.ceil(period / MAX_DT_MS[method] - 1e-9)

@@ -65,7 +65,7 @@ def make_simulated_spectrum(
     segment_s: float = 2.0,
     transient_s: float = 1.0,
     fs: float = 250.0,
-    dt: float = 0.1,
+    dt: float | None = None,
     method: str = "heun",
     min_speed: float = 1.0,
     dtype: Any = jnp.float32,
@@ -83,7 +83,8 @@ def make_simulated_spectrum(
     window_s, segment_s, transient_s : float, s
         Length of each window (after its transient), of the Welch segments (Hann, 50 %
         overlap) and of the discarded transient.
-    fs : float, Hz, output rate; dt : float, ms; method : "heun", "euler" or "rk4"
+    fs : float, Hz, output rate; method : "heun", "euler" or "rk4"
+    dt : float, ms, optional; default :func:`~nffit.integrators.default_dt` ``(fs, method)``
     min_speed : float, mm/ms, slowest conduction speed served (sets the ring buffer)
 
     Returns
@@ -116,7 +117,7 @@ def make_simulated_spectrum(
                          transient_ms=1000.0 * transient_s, fs=fs, method=method, min_speed=min_speed, dtype=dtype)
     window_keys = jax.random.split(rng_key, windows)
     index = jnp.asarray(np.rint(bins).astype(int))
-    boxcar = jnp.asarray(boxcar_response(freqs, sim.decimation, dt), dtype)
+    boxcar = jnp.asarray(boxcar_response(freqs, sim.decimation, sim.dt), dtype)
 
     def batched(params: Any) -> SimulatedSpectrum:  # every field (B,)
         batch = params[0].shape[0]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nffit.integrators import euler, heun, rk4
+from nffit.integrators import MAX_DT_MS, default_dt, euler, heun, rk4
 
 LAM = 1.3
 
@@ -74,3 +74,13 @@ def test_strong_order_one_for_additive_noise(scheme):
         errors.append(np.sqrt(np.mean((np.asarray(x) - exact) ** 2)))
     slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
     assert 0.8 < slope < 1.4, slope
+
+
+@pytest.mark.parametrize("fs, method, expected", [(250.0, "heun", 1.0), (1250.0, "heun", 0.8), (160.0, "rk4", 6.25 / 7),
+                                                  (250.0, "euler", 0.2), (4000.0, "heun", 0.25)])
+def test_default_dt_divides_the_output_period(fs, method, expected):
+    dt = default_dt(fs, method)
+    assert dt == pytest.approx(expected, rel=1e-12)
+    assert dt <= MAX_DT_MS[method] + 1e-12
+    ratio = 1000.0 / (fs * dt)
+    assert abs(ratio - round(ratio)) < 1e-9

@@ -161,7 +161,7 @@ def test_interpolated_delays_reduce_to_integer_lags(three_nodes):
     # at a speed where every lag is a whole number of steps, interpolation changes nothing
     lengths = np.array([[0.0, 1.2, 3.0], [1.2, 0.0, 2.4], [3.0, 2.4, 0.6]])
     conn = three_nodes._replace(lengths=lengths)
-    kwargs = dict(duration_ms=60.0, transient_ms=0.0, dtype=jnp.float64)
+    kwargs = dict(dt=0.1, duration_ms=60.0, transient_ms=0.0, dtype=jnp.float64)  # lags 2.4 ... 12 ms: whole steps of 0.1 ms
     p = JansenRitParams(speed=0.25, G=4.0)
     a = make_simulator(conn, interpolate_delays=True, min_speed=0.2, **kwargs).run(jax.random.key(1), p)
     b = make_simulator(conn, interpolate_delays=False, min_speed=0.2, **kwargs).run(jax.random.key(1), p)
@@ -182,8 +182,9 @@ def test_no_delay_path_equals_one_step_lags(three_nodes):
         (dict(duration_ms=-1.0), "duration_ms must be a positive number"),
         (dict(dt=float("nan")), "dt must be a positive number"),
         (dict(transient_ms=-5.0), "transient_ms must be a number >= 0"),
-        (dict(fs=300.0), "whole number"),
+        (dict(fs=300.0, dt=1.0), "whole number"),
         (dict(method="rk5"), "unknown integration method"),
+        (dict(coupling_layout="csr"), "coupling_layout must be"),
         (dict(duration_ms=1.0, fs=250.0), "shorter than one output sample"),
     ],
 )
@@ -202,3 +203,14 @@ def test_bad_parameters(three_nodes):
         sim.run(jax.random.key(0), {"speed": jnp.ones((3, 2))})
     with pytest.raises(NffitError, match="ambiguous"):
         sim.run(jax.random.key(0), {"G": jnp.ones(2)}, batch_size=4)
+
+
+@pytest.mark.parametrize("delays", [True, False])
+def test_dense_and_gather_layouts_agree(three_nodes, delays):
+    # three_nodes has zero weights: the gather list pads region b's single input, dense reads all 9 pairs
+    conn = three_nodes
+    kwargs = dict(dt=0.1, duration_ms=50.0, transient_ms=0.0, fs=500.0, delays=delays, dtype=jnp.float64)
+    p = JansenRitParams(speed=jnp.array([1.5, 4.0]), G=jnp.array([3.0, 6.0]))
+    a = make_simulator(conn, coupling_layout="dense", **kwargs).run(jax.random.key(4), p)
+    b = make_simulator(conn, coupling_layout="gather", **kwargs).run(jax.random.key(4), p)
+    np.testing.assert_allclose(np.asarray(a.lfp), np.asarray(b.lfp), rtol=1e-10, atol=1e-12)
