@@ -16,18 +16,12 @@ os.environ.setdefault("NFFIT_QUICK", "1")
 CACHE = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).parent / ".jax_cache"))
 jax.config.update("jax_compilation_cache_dir", CACHE)
 
-# Notebook 03 (NUTS vs SMC vs MAP, LOO of two variants) runs to the end (quick mode 190 s
-# alone, 230-500 s beside the other worker on 2 cores), but the suite with it took 15-19
-# minutes on 2 cores: over the 15-minute budget. Run it with
-# `pytest --nbmake notebooks/03_mcmc_and_model_comparison.ipynb -p no:cacheprovider`.
-collect_ignore = ["notebooks/03_mcmc_and_model_comparison.ipynb"]
-
 # Longest first (measured on 2 cores), so that no long test starts last and runs alone: the
 # Makefile runs `-n 2 --dist loadfile --no-loadscope-reorder`, which hands out files in this
 # order (a light file sits between the two longest so that the worker busy with the first
 # does not hold the next heavy one in its queue).
-LONGEST_FIRST = ("test_real_eeg_fit.py", "test_config.py", "test_recovery.py", "test_samplers.py", "test_cli_fit.py",
-                 "01_fit_eeg_spectrum.ipynb", "test_inference.py", "test_analytic_spectrum.py",
+LONGEST_FIRST = ("test_real_eeg_fit.py", "test_config.py", "test_recovery.py", "03_mcmc_and_model_comparison.ipynb",
+                 "test_samplers.py", "test_cli_fit.py", "01_fit_eeg_spectrum.ipynb", "test_inference.py", "test_analytic_spectrum.py",
                  "02_batching_and_speed.ipynb")
 
 

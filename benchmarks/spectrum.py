@@ -4,7 +4,7 @@ compares the two spectra on the 76-region network.
     python benchmarks/spectrum.py [--json benchmarks/results/spectrum.json] [--figure docs/figures/analytic_vs_simulated.png]
 
 Both paths give 76 region spectra at 100 frequencies (0.5-50 Hz, 0.5 Hz apart). The
-simulated path runs the delayed network at dt = 0.1 ms (Heun), 1 s of transient plus 10 s
+simulated path runs the delayed network at the default step (Heun, 1 ms), 1 s of transient plus 10 s
 (Welch, 2 s Hann segments at 50 % overlap: 9 segments), the accuracy the analytic
 spectrum has for free.
 """
