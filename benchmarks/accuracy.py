@@ -1,6 +1,7 @@
 """Accuracy per cost of the integration schemes: log-PSD error against a fine-dt reference.
 
     python benchmarks/accuracy.py [--quick] [--json benchmarks/results/accuracy.json]
+                                  [--figure docs/figures/accuracy.png] [--replot]
 
 The delayed 76-region tvb76 Jansen-Rit network (3 mm/ms) in two regimes: a noise-driven
 stable focus (mu = 0.09 /ms, the regime of the analytic fits) and the alpha limit cycle
@@ -16,6 +17,7 @@ whole batch (B entries x 76 regions), compile excluded, median of 3.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -73,13 +75,45 @@ def cost_per_simulated_second(connectome, method: str, dt: float, batch: int, re
     return {"compile_s": timing["compile_s"], "s_per_simulated_s": timing["median_s"] / 0.5}
 
 
+def plot(payload: dict, path: str) -> None:
+    """Error vs dt and error vs cost, one panel pair per regime, the 0.02-decade threshold dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regimes = list(dict.fromkeys(r["regime"] for r in payload["rows"]))
+    fig, axes = plt.subplots(2, len(regimes), figsize=(5 * len(regimes), 7), squeeze=False)
+    for col, regime in enumerate(regimes):
+        for method, marker in zip(SCHEMES, "osd"):
+            rows = [r for r in payload["rows"] if r["regime"] == regime and r["scheme"] == method]
+            error = [r["rms_error_decades"] for r in rows]
+            axes[0, col].loglog([r["dt_ms"] for r in rows], error, marker + "-", label=method)
+            axes[1, col].loglog([r["s_per_simulated_s"] for r in rows], error, marker + "-", label=method)
+        for row, xlabel in enumerate(("dt (ms)", "wall s per simulated s")):
+            ax = axes[row, col]
+            ax.axhline(THRESHOLD, color="k", ls="--", lw=0.8)
+            ax.set(xlabel=xlabel, ylabel="RMS log10 PSD error (decades)", title=regime if row == 0 else None)
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{payload['batch']} x {payload['seconds']:g} s, reference dt {payload['reference_dt_ms']} ms, "
+                 f"{payload['machine']['cores']} cores {payload['machine']['backend']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 s of data, B = 2 (a smoke run)")
     parser.add_argument("--seconds", type=float, default=16.0, help="simulated seconds after the transient")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--json", default="benchmarks/results/accuracy.json")
+    parser.add_argument("--figure", default="docs/figures/accuracy.png")
+    parser.add_argument("--replot", action="store_true", help="only redraw the figure from --json")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(Path(args.json).read_text()), args.figure)
+        return
     seconds, batch = (2.0, 2) if args.quick else (args.seconds, args.batch)
     connectome = load_connectome("tvb76")
     n_transient = int(FS * 1.0)
@@ -109,8 +143,10 @@ def main() -> None:
     print("largest dt with <= 0.02 decades RMS error:")
     for name, dt in choice.items():
         print(f"  {name}: {dt} ms")
-    write_json(args.json, {"machine": machine(), "batch": batch, "seconds": seconds, "reference_dt_ms": REFERENCE_DT,
-                           "rows": rows, "largest_dt_within_threshold": choice})
+    payload = {"machine": machine(), "batch": batch, "seconds": seconds, "reference_dt_ms": REFERENCE_DT,
+               "rows": rows, "largest_dt_within_threshold": choice}
+    write_json(args.json, payload)
+    plot(payload, args.figure)
 
 
 if __name__ == "__main__":

@@ -1,37 +1,41 @@
 r"""Power spectrum of the delayed network linearised at its fixed point, with exact delays.
 
 1. Fixed point: every region's LFP ``v*_i`` solves ``v = T_i(v, u_i)`` with the static network
-   input ``u_i = mu + G sum_j W_ij h(v*_j)`` (``T`` is the model's ``equilibrium_lfp``). Damped
-   Newton iterations run without gradient; one final Newton step carries the implicit
-   derivative ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
-2. Each node is reduced to its scalar input-to-LFP transfer ``H_i(s) = n_i(s) / d_i(s)``.
-3. With ``K_ij(w) = G W_ij h'(v*_j) exp(-i w tau_ij)`` and ``tau_ij = length_ij / speed`` (ms),
-   the matrix ``A(w) = diag(d(iw)) - diag(n(iw)) K(w)`` gives the LFP response to the input
-   noise, ``dv = A^{-1} diag(n) sigma xi``, one N x N complex solve per frequency. Sensors
+   input ``u_i = u0 + G sum_j W_ij h(v*_j)`` (``T`` is the model's ``equilibrium_lfp``, ``u0`` its
+   constant ``drive``: Jansen-Rit's ``mu``; ``h`` the coupling variable at a fixed point as a
+   function of the LFP). Damped Newton iterations run without gradient; one final Newton step
+   carries the implicit derivative ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
+2. Each node is reduced to its transfers from the input to its LFP, ``n_i(s) / d_i(s)``, and
+   to its coupling variable, ``m_i(s) / d_i(s)`` (same denominator; Jansen-Rit's coupling
+   variable is a static function of the LFP, so ``m = h'(v*) n``).
+3. With ``K_ij(w) = G W_ij exp(-i w tau_ij)`` and ``tau_ij = length_ij / speed`` (ms), the
+   matrix ``A(w) = diag(d(iw)) - K(w) diag(m(iw))`` gives the LFP response to the input
+   noise, ``dv = diag(n) A^{-1} sigma xi``, one N x N complex solve per frequency. Sensors
    ``Y = Gamma dv`` have the one-sided PSD (scipy's density convention, units^2/Hz)
 
-   .. math::  P_c(f) = \frac{2}{1000} \sum_k |(\Gamma A^{-1})_{ck}|^2 |n_k|^2 \sigma_k^2,
+   .. math::  P_c(f) = \frac{2}{1000} \sum_k |(\Gamma\, \mathrm{diag}(n) A^{-1})_{ck}|^2 \sigma_k^2,
               \qquad w = 2\pi f / 1000 \text{ rad/ms},
 
    the factor 2/1000 turning the two-sided density of white noise in ms into a one-sided
    density per Hz.
-4. Stability: ``det A(s)`` has no poles in the right half plane (those of ``d_i`` are at
-   ``-a`` and ``-b``) and tends to 1 as ``|s|`` grows, so by the argument principle the number
-   of unstable modes is ``Z = -Delta arg det A(iw) / pi`` over ``w`` from 0 to infinity. The
-   phase is split as ``arg det A = sum_i arg d_i + arg det(I - diag(H) K)``. The zeros of
-   ``d_i`` are the eigenvalues of the node's own Jacobian (``dfun`` at the fixed point, network
-   input held), counted exactly by the Routh-Hurwitz table of its characteristic polynomial;
-   the network factor is unwrapped on a grid from 0 to ``stability_fmax`` Hz in steps of
+4. Stability: ``det A(s)`` has no poles in the right half plane (those of ``d_i`` are in the
+   left one: Jansen-Rit's at ``-a`` and ``-b``) and tends to 1 as ``|s|`` grows, so by the
+   argument principle the number of unstable modes is ``Z = -Delta arg det A(iw) / pi`` over
+   ``w`` from 0 to infinity. The phase is split as
+   ``arg det A = sum_i arg d_i + arg det(I - K diag(m / d))``. The zeros of ``d_i`` are the
+   eigenvalues of the node's own Jacobian (``dfun`` at the fixed point, network input held),
+   counted exactly by the Routh-Hurwitz table of its characteristic polynomial; the network
+   factor is unwrapped on a grid from 0 to ``stability_fmax`` Hz in steps of
    ``stability_df`` Hz. Checked against the eigenvalues of the undelayed 6N x 6N Jacobian in
    the tests. Limits: a mode above ``stability_fmax``, or a phase that turns by more than pi
    between grid points, can be missed; a count that is not close to an integer (or a zero in
    the Routh table) is treated as unstable.
 
-   Small-gain shortcut: ``|(diag(H) K)_ij| <= h_i G W_ij h'(v*_j)`` with ``h_i = max_w |H_i|``,
+   Small-gain shortcut: ``|(K diag(m / d))_ij| <= G W_ij g_j`` with ``g_j = max_w |m_j / d_j|``,
    so if the Perron root of that non-negative matrix is below 1, no eigenvalue of
-   ``diag(H(iw)) K(iw)`` can reach 1 for any coupling strength between 0 and G: the network
+   ``K(iw) diag(m / d)`` can reach 1 for any coupling strength between 0 and G: the network
    factor does not wind (homotopy from G = 0) and only the node factors count. The Perron
-   root is bounded from above by Collatz-Wielandt after a few power iterations; ``h_i`` is
+   root is bounded from above by Collatz-Wielandt after a few power iterations; ``g_j`` is
    taken on a grid ten times finer than the network factor's. When every
    entry of a batch passes (most of the prior's mass on tvb76), the N x N determinants of the
    network factor are skipped; the batch is the native one even under ``jax.vmap`` (e.g.
@@ -156,7 +160,7 @@ def node_unstable_modes(model: Model, v: Array, coupling: Array, params: Any) ->
     Array, shape (N, B): the count (float), NaN where the table has a zero pivot (a mode on
     the imaginary axis, or undecided in floating point).
     """
-    state = model.equilibrium_state(v, params.mu + coupling, params)
+    state = model.equilibrium_state(v, model.constant_input(params) + coupling, params)
     n = len(state)
 
     def column(k):
@@ -230,10 +234,11 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
                 newton_steps: int = 4, tol: float = 1e-4) -> FixedPoint:
     """Network fixed point: node roots on one branch under the network input, then Newton.
 
-    The network input ``u = mu + G W h(v)`` and the node roots ``v = root(u)`` are iterated
-    up to ``iterations`` times, until no root moves by more than ``tol`` (each node on the
-    highest or lowest of its fixed-point branches),
-    then ``newton_steps`` Newton steps on the whole network polish the result, all without
+    Starting from each node's own root (no network input), the network input
+    ``u = drive + G W h(v)`` (``drive``: the model's constant input, JR's ``mu``) and the node
+    roots ``v = root(u)`` are iterated up to ``iterations`` times, until no root moves by more
+    than ``tol`` (each node on the highest or lowest of its fixed-point branches), then
+    ``newton_steps`` Newton steps on the whole network polish the result, all without
     gradient; one final Newton step carries the implicit derivative
     ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
 
@@ -252,7 +257,7 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
     eye = jnp.eye(n, dtype=weights.dtype)
 
     def network_input(v, p):
-        return jnp.broadcast_to(p.mu + p.G * (weights @ model.coupling_of_lfp(v, p)), v.shape)
+        return jnp.broadcast_to(model.constant_input(p) + p.G * (weights @ model.coupling_of_lfp(v, p)), v.shape)
 
     def residual_and_jacobian(v):
         u = network_input(v, params)
@@ -268,7 +273,8 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
         return v - jnp.linalg.solve(jac, jnp.moveaxis(residual, -1, 0)[..., None])[..., 0].T
 
     frozen = lax.stop_gradient(params)
-    v = jnp.zeros((n, batch), weights.dtype)
+    uncoupled = jnp.broadcast_to(jnp.asarray(model.constant_input(frozen), weights.dtype), (n, batch))
+    v = _node_root(model, uncoupled, frozen, branch)  # start: every node on its own (h(v) is defined there)
 
     def iterate(carry):
         i, v, _ = carry
@@ -359,46 +365,43 @@ def make_analytic_spectrum(
         """Frequencies per solve: ``freq_batch``, or as many as fit in 32 MiB of A(w)."""
         return freq_batch or max(1, (32 << 20) // (batch * n * n * jnp.dtype(complex_dtype).itemsize))
 
-    def system(w, v, params, slope, tau):
-        """A(w) (B, N, N) and the transfer numerators n(iw) (B, N)."""
+    def system(w, v, params, tau):
+        """A(w) = diag(d) - K(w) diag(m), (B, N, N), and the LFP numerators n(iw) (B, N)."""
         s = 1j * w
-        num, den = model.transfer(s, v, params)  # (N, B)
-        num = jnp.broadcast_to(num, v.shape).astype(complex_dtype)
-        den = jnp.broadcast_to(den, v.shape).astype(complex_dtype)
-        k = (params.G * slope)[None, :, :] * weights[:, :, None] * jnp.exp(-s * tau)  # (N, N, B)
-        a = jnp.eye(n, dtype=complex_dtype)[:, :, None] * den[None, :, :] - num[:, None, :] * k
-        return jnp.moveaxis(a, -1, 0), num.T
+        num, coupling_num, den = (jnp.broadcast_to(x, v.shape).astype(complex_dtype)
+                                  for x in model.transfers(s, v, params))  # (N, B) each
+        k = params.G * weights[:, :, None] * jnp.exp(-s * tau)  # (N, N, B)
+        a = jnp.eye(n, dtype=complex_dtype)[:, :, None] * den[None, :, :] - k * coupling_num[None, :, :]
+        return jnp.moveaxis(a, -1, 0), num.T, den.T
 
     def spectrum(params: Any, *, batch_size: int | None = None) -> AnalyticSpectrum:
         params = as_params(params, model, dtype)
         batch = batch_size or batch_size_of_params(params, n) or 1
         fp = fixed_point(model, weights, params, batch, branch=branch)
         v = fp.lfp
-        slope = model.coupling_slope(v, params)  # (N, B)
         speed = jnp.broadcast_to(params.speed, (batch,))
         tau = lengths[:, :, None] / speed  # (N, N, B), ms
         noise_var = jnp.broadcast_to(params.sigma**2, (n, batch)).T  # (B, N)
 
         # arg det A = sum_i arg d_i + arg det(I - diag(H) K): each part is unwrapped on its
         # own, the node factors (sharp resonances near a Hopf point) on a finer grid
-        v_c, p_c, slope_c, tau_c = (lax.stop_gradient(x) for x in (v, params, slope, tau))
+        v_c, p_c, tau_c = (lax.stop_gradient(x) for x in (v, params, tau))
         coupling = p_c.G * (weights @ model.coupling_of_lfp(v_c, p_c))
         node_modes = jnp.sum(node_unstable_modes(model, v_c, coupling, p_c), axis=0)  # (B,)
 
-        def network_phase(w, v_c, p_c, slope_c, tau_c):
-            a, num = system(w, v_c, p_c, slope_c, tau_c)
-            _, den_w = model.transfer(1j * w, v_c, p_c)
-            relative = a / jnp.broadcast_to(den_w, v_c.shape).T.astype(complex_dtype)[:, :, None]  # I - diag(H) K
+        def network_phase(w, v_c, p_c, tau_c):
+            a, _, den = system(w, v_c, p_c, tau_c)
+            relative = a / den[:, None, :]  # I - K diag(m / d)
             return jnp.angle(jnp.linalg.slogdet(relative)[0])
 
         def winding(args):
             return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, chunk(args[0].shape[-1])))
 
-        def network_winding(v_c, p_c, slope_c, tau_c, small_gain):
+        def network_winding(v_c, p_c, tau_c, small_gain):
             # The batch here is native (custom_vmap below). No determinant when every entry
             # passes the small-gain test; only those of the failing entries when they are few
             # (gathered into a batch of `few`); all of them otherwise.
-            args, size = (v_c, p_c, slope_c, tau_c), small_gain.shape[0]
+            args, size = (v_c, p_c, tau_c), small_gain.shape[0]
             few = max(1, size // 8)
             failing = jnp.nonzero(~small_gain, size=few, fill_value=0)[0]
 
@@ -411,19 +414,19 @@ def make_analytic_spectrum(
                             lambda: lax.cond(n_failing <= few, some, lambda: winding(args)))
             return jnp.where(small_gain, 0.0, turn)
 
-        num_nodes, den_nodes = model.transfer(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)
-        gain_max = jnp.max(jnp.abs(jnp.broadcast_to(num_nodes / den_nodes, omega_nodes.shape + v.shape)), axis=0)
-        small_gain = _perron_bound(p_c.G * gain_max, weights, slope_c) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
+        _, m_nodes, d_nodes = model.transfers(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)
+        gain_max = jnp.max(jnp.abs(jnp.broadcast_to(m_nodes / d_nodes, omega_nodes.shape + v.shape)), axis=0)
+        ones = jnp.ones_like(gain_max)
+        small_gain = _perron_bound(ones, weights, p_c.G * gain_max) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
-        network_turn = native_batch(network_winding)(v_c, full_params, slope_c, tau_c, small_gain)
+        network_turn = native_batch(network_winding)(v_c, full_params, tau_c, small_gain)
 
         def psd_at(w):
-            a, num = system(w, v, params, slope, tau)
-            # rows of Gamma A^{-1}: solve A^T X = Gamma^T, X (B, N, C)
-            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), jnp.broadcast_to(readout.T, (batch,) + readout.T.shape))
+            a, num, _ = system(w, v, params, tau)
+            # rows of Gamma diag(n) A^{-1}: solve A^T X = (Gamma diag(n))^T, X (B, N, C)
+            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), num[:, :, None] * readout.T[None].astype(complex_dtype))
             power = x.real**2 + x.imag**2
-            weight = (num.real**2 + num.imag**2) * noise_var  # (B, N)
-            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, weight)
+            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, noise_var)
 
         # The spectrum's solves start only after the stability solves (and its gradient's
         # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's

@@ -106,9 +106,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from nffit.fit import divergences, run_fit, summary_table
     from nffit.report import parameter_names
 
-    overrides: dict = {"data": {}, "method": {}, "output": {}}
+    overrides: dict = {"data": {}, "method": {}, "output": {}, "model": {}}
     if args.input:
         overrides["data"]["path"] = args.input
+    if args.model:
+        overrides["model"]["name"] = args.model
     for name in ("method", "chains", "draws", "warmup", "seed", "particles"):
         value = getattr(args, name)
         if value is not None:
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--draws", type=int, default=None)
     fit.add_argument("--warmup", type=int, default=None)
     fit.add_argument("--particles", type=int, default=None, help="SMC particles")
+    fit.add_argument("--model", default=None, help="node model: jansen_rit (default) or mpr (Montbrio-Pazo-Roxin)")
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--resume", action="store_true", help="continue from RUN.ckpt.npz of an interrupted run")
     fit.add_argument("-o", "--output", default=None, help="output .nc (default: [output] path)")

@@ -20,7 +20,8 @@ from typing import Any
 import numpyro.distributions as dist
 
 from nffit.errors import NffitError
-from nffit.priors import PARAMETER_NAMES
+from nffit.models import get_model
+from nffit.priors import parameter_names
 
 __all__ = ["load_config", "DEFAULTS", "parse_prior"]
 
@@ -104,11 +105,11 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
                 raise NffitError(f"unknown key {unknown[0]!r} in [{section}]; valid: {', '.join(DEFAULTS[section])}")
             _check_types(section, values, DEFAULTS[section])
         config[section].update(values)
-    unknown = sorted(set(config["priors"]) - set(PARAMETER_NAMES))
-    if unknown:
-        raise NffitError(f"unknown parameter {unknown[0]!r} in [priors]; valid: {', '.join(PARAMETER_NAMES)}")
-    unknown = sorted(set(config["model"]["fixed"]) - set(PARAMETER_NAMES))
-    if unknown:
-        raise NffitError(f"unknown parameter {unknown[0]!r} in [model] fixed; valid: {', '.join(PARAMETER_NAMES)}")
+    model = get_model(config["model"]["name"])
+    names = parameter_names(model)
+    for where, given in (("[priors]", config["priors"]), ("[model] fixed", config["model"]["fixed"])):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise NffitError(f"unknown parameter {unknown[0]!r} in {where} of {model.name}; valid: {', '.join(names)}")
     config["priors"] = {name: parse_prior(name, spec) for name, spec in config["priors"].items()}
     return config

@@ -53,18 +53,15 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
     from nffit.inference_data import save_inference_data, to_inference_data
     from nffit.models import get_model
     from nffit.posterior import from_map
-    from nffit.priors import DEFAULT_FREE
 
     method, model = config["method"], config["model"]
     if method["name"] not in METHODS:
         raise NffitError(f"unknown method {method['name']!r}; choose one of {', '.join(METHODS)}")
-    if get_model(model["name"]).name != "jansen_rit":
-        raise NffitError(f"model {model['name']!r} cannot be fitted yet; use jansen_rit")
     out = check_output_path(config["output"]["path"])
     checkpoint = out.with_suffix(".ckpt.npz")
     observed = load_observed(config["data"])
     priors = config["priors"]
-    problem = make_problem(observed, connectome=model["connectome"], free=list(priors) or list(DEFAULT_FREE),
+    problem = make_problem(observed, connectome=model["connectome"], model=get_model(model["name"]), free=list(priors) or None,
                            priors={k: v for k, v in priors.items() if v is not None}, fixed=model["fixed"],
                            likelihood=config["likelihood"]["name"], lognormal_sd=config["likelihood"]["lognormal_sd"],
                            bin_stride=config["likelihood"]["bin_stride"], path=model["path"],

@@ -29,8 +29,8 @@ from nffit.errors import NffitError
 from nffit.gain import Gain, load_tvb_eeg_gain, select_channels
 from nffit.likelihood import LIKELIHOODS
 from nffit.log_density import make_log_density, model_psd
-from nffit.models import JansenRitParams
-from nffit.priors import DEFAULT_FREE, PARAMETER_NAMES, default_priors, split_values
+from nffit.models import JANSEN_RIT, Model, get_model
+from nffit.priors import default_free, default_priors, parameter_names, reference_values, split_values
 
 __all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "minimise", "run_nuts", "PATHS"]
 
@@ -44,11 +44,12 @@ class FitProblem(NamedTuple):
     ----------
     freqs : ndarray (F,), Hz; observed : ndarray (C, F), uV^2/Hz; dof : float
     channels : tuple of str
-    spectrum : callable ``JansenRitParams -> AnalyticSpectrum`` with psd (B, C, F)
+    spectrum : callable ``model parameters -> AnalyticSpectrum`` with psd (B, C, F)
     priors : dict name -> numpyro distribution (the free parameters)
     fixed : dict name -> value (every other parameter keeps its default unless named here)
     likelihood : "whittle" or "lognormal"; lognormal_sd : float, decades
     path : "analytic" (differentiable) or "simulated" (gradient-free samplers only)
+    model : the node model (Jansen-Rit by default)
     """
 
     freqs: np.ndarray
@@ -61,14 +62,16 @@ class FitProblem(NamedTuple):
     likelihood: str
     lognormal_sd: float
     path: str = "analytic"
+    model: Model = JANSEN_RIT
 
 
 def make_problem(
     observed: ObservedSpectrum,
     *,
     connectome: Connectome | str = "tvb76",
+    model: Model | str = JANSEN_RIT,
     gain: Gain | None = None,
-    free: Sequence[str] = DEFAULT_FREE,
+    free: Sequence[str] | None = None,
     priors: Mapping[str, Any] | None = None,
     fixed: Mapping[str, float] | None = None,
     likelihood: str = "whittle",
@@ -85,11 +88,12 @@ def make_problem(
     ----------
     observed : ObservedSpectrum
     connectome : Connectome or "tvb76" (default)
+    model : Model or its registered name ("jansen_rit" default, "mpr")
     gain : Gain, optional
         Region-to-sensor gain with channel names; default TVB's EEG gain, rows picked by the
         observed channel names (case-insensitive).
-    free : names of the fitted parameters (default G, mu, speed, log10_scale,
-        aperiodic_offset, aperiodic_exponent)
+    free : names of the fitted parameters (default :func:`nffit.priors.default_free`: Jansen-Rit's
+        G, mu, speed, log10_scale, aperiodic_offset, aperiodic_exponent)
     priors : overrides of the default priors, name -> numpyro distribution
     fixed : values of parameters that are not fitted (others keep their defaults)
     likelihood : "whittle" (Gamma, default) or "lognormal"
@@ -106,11 +110,14 @@ def make_problem(
         raise NffitError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
     if path not in PATHS:
         raise NffitError(f"unknown spectrum path {path!r}; choose one of {', '.join(PATHS)}")
-    unknown = sorted(set(free) - set(PARAMETER_NAMES))
+    model = get_model(model) if isinstance(model, str) else model
+    free = default_free(model) if free is None else tuple(free)
+    names = parameter_names(model)
+    unknown = sorted(set(free) - set(names))
     if unknown:
-        raise NffitError(f"unknown free parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
+        raise NffitError(f"unknown free parameter(s) {', '.join(unknown)} of {model.name}; valid: {', '.join(names)}")
     fixed = dict(fixed or {})
-    split_values(fixed)  # validates names
+    split_values(fixed, model)  # validates names
     if isinstance(connectome, str):
         connectome = load_connectome(connectome)
     gain = gain or load_tvb_eeg_gain()
@@ -121,20 +128,19 @@ def make_problem(
     if np.any(freqs <= 0):
         raise NffitError("the fitted band must exclude 0 Hz; raise fmin")
     if path == "analytic":
-        spectrum = make_analytic_spectrum(connectome, freqs, gain=rows)
-        reference_mu = 0.65  # upper branch, stable
+        spectrum = make_analytic_spectrum(connectome, freqs, gain=rows, model=model)
     else:
         from nffit.simulated_spectrum import make_simulated_spectrum
 
         options = {"segment_s": observed.nperseg / observed.sfreq, **(simulation or {})}
-        spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, **options)
-        reference_mu = JansenRitParams().mu  # limit cycle
-    model_at_defaults = np.asarray(spectrum(split_values({"mu": reference_mu, **fixed})[0]).psd[0])
-    all_priors = default_priors(psd, model_at_defaults, freqs, path=path)
+        spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, model=model, **options)
+    reference = split_values({**reference_values(model, path), **fixed}, model)[0]
+    model_at_defaults = np.asarray(spectrum(reference).psd[0])
+    all_priors = default_priors(psd, model_at_defaults, freqs, path=path, model=model)
     all_priors.update(priors or {})
     chosen = {name: all_priors[name] for name in free}
     return FitProblem(freqs, psd, float(observed.dof), tuple(observed.channels), spectrum, chosen,
-                      {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd), path)
+                      {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd), path, model)
 
 
 def spectrum_model(problem: FitProblem) -> None:

@@ -40,7 +40,7 @@ def model_psd(problem, values: dict) -> tuple[Array, Array]:
     psd : Array (C, F), finite everywhere (a stand-in where invalid)
     ok : bool Array (): the parameter set is valid and the spectrum finite and > 0
     """
-    model_params, obs_params = split_values({**problem.fixed, **values})
+    model_params, obs_params = split_values({**problem.fixed, **values}, problem.model)
     out = problem.spectrum(model_params)
     psd = observe_spectrum(out.psd, problem.freqs, obs_params)[0]
     ok = out.valid[0] & jnp.all(jnp.isfinite(psd) & (psd > 0))

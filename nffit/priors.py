@@ -3,7 +3,7 @@ model's and the observation's parameter tuples.
 
 Defaults (documented in docs/inference.md) keep the analytic spectrum in its valid regime:
 the upper fixed-point branch of Jansen-Rit is stable with a damped alpha resonance for
-inputs of about 0.55-1.0 /ms (docs/spectra.md). ``sigma`` is fixed by default: the
+inputs of about 0.55-1.0 /ms (docs/spectra.md). Montbrio-Pazo-Roxin has its own node priors. ``sigma`` is fixed by default: the
 linearised PSD is proportional to ``sigma^2``, which the gain scale already absorbs.
 """
 
@@ -15,54 +15,99 @@ import numpy as np
 import numpyro.distributions as dist
 
 from nffit.errors import NffitError
-from nffit.models import JansenRitParams
+from nffit.models import JANSEN_RIT, JansenRitParams, Model
 from nffit.observation import ObservationParams
 
-__all__ = ["default_priors", "split_values", "PARAMETER_NAMES", "DEFAULT_FREE"]
+__all__ = ["default_priors", "split_values", "parameter_names", "default_free", "reference_values", "PARAMETER_NAMES",
+           "DEFAULT_FREE"]
 
+OBSERVATION_FREE = ("log10_scale", "aperiodic_offset", "aperiodic_exponent")
+_DEFAULT_FREE = {"jansen_rit": ("G", "mu", "speed") + OBSERVATION_FREE,
+                 "montbrio": ("G", "tau", "eta", "speed") + OBSERVATION_FREE}
 PARAMETER_NAMES = tuple(JansenRitParams._fields) + tuple(ObservationParams._fields)
-DEFAULT_FREE = ("G", "mu", "speed", "log10_scale", "aperiodic_offset", "aperiodic_exponent")
+"""Jansen-Rit's; :func:`parameter_names` gives any model's."""
+DEFAULT_FREE = _DEFAULT_FREE["jansen_rit"]
+"""Jansen-Rit's; :func:`default_free` gives any model's."""
+
+
+def parameter_names(model: Model = JANSEN_RIT) -> tuple[str, ...]:
+    """Every parameter a fit of ``model`` knows: the model's, then the observation's."""
+    return tuple(model.params_type._fields) + tuple(ObservationParams._fields)
+
+
+def default_free(model: Model = JANSEN_RIT) -> tuple[str, ...]:
+    """The parameters fitted when none are named (``G``, the model's drive, speed, observation)."""
+    return _DEFAULT_FREE[model.name]
+
+
+def reference_values(model: Model = JANSEN_RIT, path: str = "analytic") -> dict[str, float]:
+    """Parameter values at which the spectrum sets the data-centred priors (a valid, typical spectrum).
+
+    Jansen-Rit: ``mu = 0.65`` on the analytic path (the stable upper branch), TVB's 0.22 on the
+    simulated one (the limit cycle). Montbrio-Pazo-Roxin: the uncoupled focus (``G = 0``).
+    """
+    if model.name == "jansen_rit":
+        return {"mu": 0.65 if path == "analytic" else 0.22}
+    return {"G": 0.0}
 
 
 def default_priors(observed_psd: np.ndarray, model_psd_at_defaults: np.ndarray, freqs: np.ndarray,
-                   path: str = "analytic") -> dict[str, Any]:
+                   path: str = "analytic", model: Model = JANSEN_RIT) -> dict[str, Any]:
     """Priors for every parameter nffit knows how to fit.
 
     The gain scale and the aperiodic offset depend on the data's units, so their priors are
     centred on the data: ``log10_scale`` on the ratio of the median observed power to the
-    median model power at the default parameters, ``aperiodic_offset`` on the log10 of the
-    observed power at the top of the band times ``f``; both with sd 2 decades. ``mu`` keeps to
-    the stable upper branch on the analytic path (0.5-1.0 /ms) and spans the limit-cycle
-    range on the simulated path (0.1-0.35 /ms).
+    median model power at :func:`reference_values`, ``aperiodic_offset`` on the log10 of the
+    observed power at the top of the band times ``f``; both with sd 2 decades. Jansen-Rit's
+    ``mu`` keeps to the stable upper branch on the analytic path (0.5-1.0 /ms) and spans the
+    limit-cycle range on the simulated path (0.1-0.35 /ms). Montbrio-Pazo-Roxin's ``tau``
+    spans 5-60 ms (its focus resonates near 530 / tau Hz: gamma at the paper's 10 ms, alpha
+    near 50 ms), ``eta`` -10-0, ``J`` 5-25, ``Delta`` 0.3-3 (around the paper's -5, 15, 1).
 
     Parameters
     ----------
     observed_psd : (C, F), model_psd_at_defaults : (C, F), freqs : (F,) Hz
+    path : "analytic" or "simulated"; model : Model
     """
     scale_centre = float(np.log10(np.median(observed_psd)) - np.log10(np.median(model_psd_at_defaults)))
     offset_centre = float(np.log10(np.median(observed_psd[:, -1]) * freqs[-1]))
-    return {
+    network = {
         "G": dist.Uniform(0.0, 4.0),
         "speed": dist.Uniform(1.0, 20.0),  # mm/ms = m/s
-        "mu": dist.Uniform(0.5, 1.0) if path == "analytic" else dist.Uniform(0.1, 0.35),  # 1/ms
         "sigma": dist.LogNormal(np.log(0.01), 1.0),
-        "A": dist.Uniform(2.5, 4.5),  # mV
-        "B": dist.Uniform(15.0, 30.0),  # mV
-        "a": dist.Uniform(0.07, 0.13),  # 1/ms
-        "b": dist.Uniform(0.035, 0.065),  # 1/ms
+    }
+    nodes = {
+        "jansen_rit": {
+            "mu": dist.Uniform(0.5, 1.0) if path == "analytic" else dist.Uniform(0.1, 0.35),  # 1/ms
+            "A": dist.Uniform(2.5, 4.5),  # mV
+            "B": dist.Uniform(15.0, 30.0),  # mV
+            "a": dist.Uniform(0.07, 0.13),  # 1/ms
+            "b": dist.Uniform(0.035, 0.065),  # 1/ms
+        },
+        "montbrio": {
+            "tau": dist.Uniform(5.0, 60.0),  # ms
+            "eta": dist.Uniform(-10.0, 0.0),
+            "J": dist.Uniform(5.0, 25.0),
+            "Delta": dist.Uniform(0.3, 3.0),
+        },
+    }[model.name]
+    observation = {
         "log10_scale": dist.Normal(scale_centre, 2.0),
         "aperiodic_offset": dist.Normal(offset_centre, 2.0),
         "aperiodic_exponent": dist.Uniform(0.0, 4.0),
         "knee": dist.Uniform(0.0, 100.0),
         "log10_floor": dist.Normal(offset_centre - 3.0, 2.0),
     }
+    return {**network, **nodes, **observation}
 
 
-def split_values(values: Mapping[str, Any]) -> tuple[JansenRitParams, ObservationParams]:
-    """Named values (free and fixed) -> (JansenRitParams, ObservationParams); defaults fill the rest."""
-    unknown = sorted(set(values) - set(PARAMETER_NAMES))
+def split_values(values: Mapping[str, Any], model: Model = JANSEN_RIT) -> tuple[Any, ObservationParams]:
+    """Named values (free and fixed) -> (the model's parameters, ObservationParams); defaults fill the rest."""
+    names = parameter_names(model)
+    unknown = sorted(set(values) - set(names))
     if unknown:
-        raise NffitError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(PARAMETER_NAMES)}")
-    model = JansenRitParams(**{k: v for k, v in values.items() if k in JansenRitParams._fields})
+        raise NffitError(f"unknown parameter(s) {', '.join(unknown)} of {model.name}; valid: {', '.join(names)}")
+    fields = model.params_type._fields
+    params = model.params_type(**{k: v for k, v in values.items() if k in fields})
     obs = ObservationParams(**{k: v for k, v in values.items() if k in ObservationParams._fields})
-    return model, obs
+    return params, obs

@@ -26,7 +26,17 @@ def test_example_config_is_complete_and_parses():
     assert config["model"]["fixed"] == {"sigma": 0.05}
 
 
+def test_mpr_config_parses_with_its_own_parameters():
+    config = load_config(EXAMPLE.with_name("fit_mpr.toml"))
+    assert config["model"]["name"] == "mpr"
+    assert float(config["priors"]["tau"].low) == 20.0 and config["priors"]["eta"] is None
+    assert set(config["priors"]) == {"G", "tau", "eta", "speed", "log10_scale", "aperiodic_offset", "aperiodic_exponent"}
+
+
 @pytest.mark.parametrize("text, message", [
+    ("[model]\nname = 'mpr'\n[priors]\nmu = 'default'\n",
+     "unknown parameter 'mu' in \\[priors\\] of montbrio; valid: tau, Delta, eta, J, I, G"),
+    ("[model]\nname = 'mrp'\n", "unknown model 'mrp'; choose one of jansen_rit, jr, montbrio, mpr"),
     ("[method]\nchians = 4\n", "unknown key 'chians' in \\[method\\]; valid: name, chains"),
     ("[methd]\nname = 'nuts'\n", "unknown config section \\[methd\\]"),
     ("[method]\nchains = 'four'\n", "\\[method\\] chains must be a int"),

@@ -14,6 +14,7 @@ from nffit.eeg import ObservedSpectrum
 from nffit.gain import Gain
 from nffit.inference import fit_map, make_problem, run_nuts, spectrum_model
 from nffit.likelihood import log_normal_loglik, whittle_gamma_loglik
+from nffit.models import JANSEN_RIT, MONTBRIO
 from nffit.observation import observe_spectrum
 
 
@@ -36,12 +37,12 @@ TRUTH = dict(G=1.5, mu=0.7, log10_scale=2.0, aperiodic_offset=0.0, aperiodic_exp
 DOF = 60.0
 
 
-def _synthetic(key, truth=TRUTH):
+def _synthetic(key, truth=TRUTH, model=JANSEN_RIT):
     from nffit.analytic_spectrum import make_analytic_spectrum
     from nffit.priors import split_values
 
-    model_params, obs_params = split_values(truth)
-    spectrum = make_analytic_spectrum(NETWORK, FREQS, gain=GAIN.matrix)
+    model_params, obs_params = split_values(truth, model)
+    spectrum = make_analytic_spectrum(NETWORK, FREQS, gain=GAIN.matrix, model=model)
     psd = np.asarray(observe_spectrum(spectrum(model_params).psd, FREQS, obs_params)[0])
     noisy = psd * np.asarray(jax.random.gamma(key, DOF / 2, psd.shape)) / (DOF / 2)
     return ObservedSpectrum(FREQS, noisy, GAIN.channels, 250.0, 30, DOF, 500, 250, "hann", {})
@@ -71,6 +72,18 @@ def test_map_recovers_known_parameters():
         lo, hi = np.quantile(draws, [0.001, 0.999])
         assert lo <= TRUTH[name] <= hi, (name, result.best[name], lo, hi)
     assert abs(result.best["mu"] - TRUTH["mu"]) < 0.05
+
+
+def test_map_recovers_a_montbrio_pazo_roxin_spectrum():
+    # the second model through the same problem, priors and optimiser: tau sets the resonance
+    # (about 530 / tau Hz: 13 Hz here), eta the operating point
+    truth = dict(tau=40.0, eta=-5.0, G=0.5, log10_scale=2.0, aperiodic_offset=0.0, aperiodic_exponent=1.5)
+    problem = _problem(_synthetic(jax.random.key(5), truth, MONTBRIO), free=("tau", "eta", "log10_scale"),
+                       fixed={"G": 0.5, "aperiodic_offset": 0.0, "aperiodic_exponent": 1.5}, model="mpr")
+    assert problem.model is MONTBRIO and set(problem.priors) == {"tau", "eta", "log10_scale"}
+    result = fit_map(problem, jax.random.key(6), starts=4, steps=300)
+    assert abs(result.best["tau"] - 40.0) < 2.0, result.best
+    assert abs(result.best["eta"] + 5.0) < 0.5, result.best
 
 
 @pytest.fixture(scope="module")

@@ -33,4 +33,4 @@ def test_posterior_predictive_alpha_and_rhat_on_the_shipped_eeg():
     assert abs(model_peak - data_peak) <= 0.5, (model_peak, data_peak)
 
 
-WARMUP, DRAWS = 100, 500
+WARMUP, DRAWS = 100, 800  # 500 draws left R-hat at 1.009-1.013 across numerically equivalent builds

@@ -10,13 +10,15 @@ from __future__ import annotations
 from nffit.errors import NffitError
 from nffit.models.base import Model
 from nffit.models.jansen_rit import JANSEN_RIT, JansenRitParams, JansenRitState
+from nffit.models.montbrio import MONTBRIO, MontbrioParams, MontbrioState
 
-__all__ = ["Model", "JANSEN_RIT", "JansenRitParams", "JansenRitState", "get_model"]
+__all__ = ["Model", "JANSEN_RIT", "JansenRitParams", "JansenRitState", "MONTBRIO", "MontbrioParams", "MontbrioState",
+           "get_model"]
 
 
 def get_model(name: str) -> Model:
-    """The model registered under ``name`` (``"jansen_rit"``)."""
-    models = {"jansen_rit": JANSEN_RIT, "jr": JANSEN_RIT}
+    """The model registered under ``name`` (``"jansen_rit"``/``"jr"``, ``"montbrio"``/``"mpr"``)."""
+    models = {"jansen_rit": JANSEN_RIT, "jr": JANSEN_RIT, "montbrio": MONTBRIO, "mpr": MONTBRIO}
     if name not in models:
         raise NffitError(f"unknown model {name!r}; choose one of {', '.join(models)}")
     return models[name]

@@ -44,8 +44,15 @@ class Model(NamedTuple):
     equilibrium_state : callable ``(v, u, params) -> y``
         The full state (a ``state_type``) at the fixed point with LFP ``v`` and input ``u``;
         the node's own stability is read from ``dfun``'s Jacobian there.
+    coupling_transfer : callable ``(s, v, params) -> numerator``, optional
+        Numerator of the input-to-coupling-variable transfer, over ``transfer``'s
+        denominator. None: the coupling variable is a static function of the LFP (as in
+        Jansen-Rit), so the numerator is ``coupling_slope(v) * transfer(s, v)[0]``.
+    drive : callable ``params -> u0``, optional
+        The constant input that ``equilibrium_lfp`` and ``equilibrium_state`` receive on top of
+        the network input (Jansen-Rit: ``mu``); None: 0.
 
-    The last six are needed only for the analytic spectrum (None otherwise).
+    The last eight are needed only for the analytic spectrum (None otherwise).
     """
 
     name: str
@@ -62,7 +69,20 @@ class Model(NamedTuple):
     equilibrium_bracket: Callable[[Array, Any], tuple[Array, Array]] | None = None
     transfer: Callable[[Array, Array, Any], tuple[Array, Array]] | None = None
     equilibrium_state: Callable[[Array, Array, Any], Any] | None = None
+    coupling_transfer: Callable[[Array, Array, Any], Array] | None = None
+    drive: Callable[[Any], Array] | None = None
 
     @property
     def n_states(self) -> int:
         return len(self.state_type._fields)
+
+    def constant_input(self, params: Any) -> Array | float:
+        """``drive(params)``, or 0 without a ``drive``."""
+        return 0.0 if self.drive is None else self.drive(params)
+
+    def transfers(self, s: Array, v: Array, params: Any) -> tuple[Array, Array, Array]:
+        """``(n, m, d)``: the LFP and coupling-variable numerators over the common denominator ``d``."""
+        num, den = self.transfer(s, v, params)
+        if self.coupling_transfer is None:
+            return num, self.coupling_slope(v, params) * num, den
+        return num, self.coupling_transfer(s, v, params), den

@@ -229,5 +229,6 @@ def transfer(s: Array, v: Array, p: JansenRitParams) -> tuple[Array, Array]:
 
 
 JANSEN_RIT = Model("jansen_rit", JansenRitState, JansenRitParams, dfun, coupling_variable, observe, 1, diffusion,
-                   sigmoid, sigmoid_slope, equilibrium_lfp, equilibrium_bracket, transfer, equilibrium_state)
+                   sigmoid, sigmoid_slope, equilibrium_lfp, equilibrium_bracket, transfer, equilibrium_state,
+                   drive=lambda p: p.mu)
 """The Jansen-Rit :class:`~nffit.models.base.Model`."""
