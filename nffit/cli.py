@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="simulate the delayed Jansen-Rit network and write the LFP as netCDF")
     sim.add_argument("--connectome", default="tvb76", help="'tvb76' (default) or a TVB .zip / .npz / *weights.csv")
     sim.add_argument("--normalise", default="max", choices=("max", "row-sum", "none"), help="weight normalisation")
-    sim.add_argument("--model", default="jansen_rit", help="node model (default jansen_rit)")
+    sim.add_argument("--model", default="jansen_rit", help="node model: jansen_rit (default) or mpr (Montbrio-Pazo-Roxin)")
     sim.add_argument("--duration", type=float, default=10.0, help="seconds of output (default 10)")
     sim.add_argument("--transient", type=float, default=1.0, help="seconds discarded first (default 1)")
     sim.add_argument("--batch", type=int, default=1, help="number of independent batch entries")

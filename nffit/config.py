@@ -29,7 +29,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"path": "", "picks": ["O1", "Oz", "O2"], "fmin": 2.0, "fmax": 40.0, "segment_s": 2.0, "overlap": 0.5,
              "reference": "average"},
     "model": {"name": "jansen_rit", "connectome": "tvb76", "path": "analytic", "fixed": {}, "seed": 0},
-    "simulation": {"windows": 8, "window_s": 4.0, "transient_s": 1.0, "dt": 1.0},
+    "simulation": {"windows": 8, "window_s": 4.0, "transient_s": 1.0, "dt": 0.0},  # dt 0: the model's default
     "priors": {},
     "likelihood": {"name": "whittle", "bin_stride": 2, "lognormal_sd": 0.1},
     "method": {"name": "nuts", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 0, "particles": 1024,

@@ -133,6 +133,7 @@ def make_problem(
         from nffit.simulated_spectrum import make_simulated_spectrum
 
         options = {"segment_s": observed.nperseg / observed.sfreq, **(simulation or {})}
+        options["dt"] = options.get("dt") or None  # 0 or missing: the model's default step
         spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, model=model, **options)
     reference = split_values({**reference_values(model, path), **fixed}, model)[0]
     model_at_defaults = np.asarray(spectrum(reference).psd[0])

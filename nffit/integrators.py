@@ -84,7 +84,7 @@ row on the limit cycle sits on the 0.015-0.023 sampling floor, so no larger step
 Euler 0.2 ms at the focus (it meets 0.02 on the limit cycle at no step tried)."""
 
 
-def default_dt(fs: float, method: str = "heun") -> float:
+def default_dt(fs: float, method: str = "heun", max_dt: float | None = None) -> float:
     """The largest step (ms) up to ``MAX_DT_MS[method]`` that divides the output period ``1000 / fs``.
 
     The simulator averages ``1000 / (fs dt)`` steps into one output sample, so that number
@@ -94,6 +94,7 @@ def default_dt(fs: float, method: str = "heun") -> float:
     ----------
     fs : float, Hz, output sampling rate
     method : {"heun", "euler", "rk4"}
+    max_dt : float, ms, optional; a lower cap (a model's own ``max_dt_ms``)
 
     Examples
     --------
@@ -101,5 +102,6 @@ def default_dt(fs: float, method: str = "heun") -> float:
     (1.0, 0.8, 0.2)
     """
     get_scheme(method)
+    cap = MAX_DT_MS[method] if max_dt is None else min(max_dt, MAX_DT_MS[method])
     period = 1000.0 / fs
-    return period / math.ceil(period / MAX_DT_MS[method] - 1e-9)
+    return period / math.ceil(period / cap - 1e-9)

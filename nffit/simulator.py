@@ -166,7 +166,8 @@ def make_simulator(
         Integration step in ms. Default: :func:`~nffit.integrators.default_dt` ``(fs, method)``,
         the largest step within 0.02 decades of log-PSD error by the accuracy benchmark that
         divides the output period (1 ms for Heun at 250 Hz, 0.8 ms at 1250 Hz; 0.2 ms for Euler).
-        The table was measured on Jansen-Rit: a model with faster dynamics should pass its own.
+        The table was measured on Jansen-Rit; a model may cap it (``Model.max_dt_ms``:
+        Montbrio-Pazo-Roxin 0.1 ms).
     duration_ms : float
         Length of the returned output in ms.
     transient_ms : float
@@ -209,7 +210,7 @@ def make_simulator(
     scheme = get_scheme(method)
     if coupling_layout not in ("auto", "gather", "dense"):
         raise NffitError(f"coupling_layout must be 'auto', 'gather' or 'dense', got {coupling_layout!r}")
-    dt = default_dt(fs, method) if dt is None else dt
+    dt = default_dt(fs, method, model.max_dt_ms) if dt is None else dt
     _check_positive(dt=dt)
     if not (isinstance(transient_ms, (int, float)) and math.isfinite(transient_ms) and transient_ms >= 0):
         raise NffitError(f"transient_ms must be a number >= 0, got {transient_ms!r}")

@@ -95,3 +95,9 @@ def test_two_node_delayed_network_matches_simulation():
     peak = f[np.argmax(np.asarray(analytic.psd[0, 0]))]
     assert 30.0 < peak < 90.0, peak  # the focus' damped gamma-band resonance at tau = 10 ms
     assert np.sqrt(np.mean(ratio**2)) <= 0.05, np.sqrt(np.mean(ratio**2))
+
+
+def test_default_step_is_the_models_own():
+    sim = make_simulator(Connectome(np.zeros((1, 1)), np.zeros((1, 1)), ("x",), None), model=MONTBRIO,
+                         duration_ms=4.0, transient_ms=0.0)
+    assert sim.dt == pytest.approx(MONTBRIO.max_dt_ms) and sim.decimation == 40  # 250 Hz

@@ -3,7 +3,6 @@ spectrum. The posterior-predictive spectrum's alpha peak must sit within 0.5 Hz 
 data's, and every free parameter must have R-hat <= 1.01."""
 
 import jax
-import numpy as np
 import pytest
 
 from nffit.eeg import ALPHA_BAND, read_eeg_spectrum, sample_eeg_path

@@ -51,8 +51,12 @@ class Model(NamedTuple):
     drive : callable ``params -> u0``, optional
         The constant input that ``equilibrium_lfp`` and ``equilibrium_state`` receive on top of
         the network input (Jansen-Rit: ``mu``); None: 0.
+    max_dt_ms : float, optional
+        Largest default integration step for this model (ms); None: the accuracy table's,
+        measured on Jansen-Rit (:data:`nffit.integrators.MAX_DT_MS`).
 
-    The last eight are needed only for the analytic spectrum (None otherwise).
+    The six from ``coupling_of_lfp`` to ``equilibrium_state``, and the two after them, serve
+    the analytic spectrum only (None otherwise).
     """
 
     name: str
@@ -71,6 +75,7 @@ class Model(NamedTuple):
     equilibrium_state: Callable[[Array, Array, Any], Any] | None = None
     coupling_transfer: Callable[[Array, Array, Any], Array] | None = None
     drive: Callable[[Any], Array] | None = None
+    max_dt_ms: float | None = None
 
     @property
     def n_states(self) -> int:

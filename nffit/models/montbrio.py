@@ -17,6 +17,9 @@ Time constant: the paper's simulations use ``tau = 10`` ms (the membrane time co
 which is the default here; TVB's default ``tau = 1`` is the non-dimensional form and puts
 the dynamics at ten times higher frequencies.
 
+Default step 0.1 ms (``max_dt_ms``; the step the tests check): at Jansen-Rit's 1 ms the
+76-region network at the defaults blows up from rest.
+
 At a fixed point ``r = -Delta / (2 pi tau V)`` (so ``V < 0``), which makes the rate a
 function of the LFP there, and ``V`` solves
 ``V^2 + eta + I + tau (J r + c) - (pi tau r)^2 = 0``.
@@ -172,5 +175,5 @@ def coupling_transfer(s: Array, v: Array, p: MontbrioParams) -> Array:
 
 MONTBRIO = Model("montbrio", MontbrioState, MontbrioParams, dfun, coupling_variable, observe, 1, diffusion,
                  rate_of_lfp, rate_slope, equilibrium_lfp, equilibrium_bracket, transfer, equilibrium_state,
-                 coupling_transfer=coupling_transfer, drive=lambda p: 0.0)
+                 coupling_transfer=coupling_transfer, drive=lambda p: 0.0, max_dt_ms=0.1)
 """The Montbrio-Pazo-Roxin :class:`~nffit.models.base.Model`."""
