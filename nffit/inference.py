@@ -139,6 +139,9 @@ def make_problem(
     model_at_defaults = np.asarray(spectrum(reference).psd[0])
     all_priors = default_priors(psd, model_at_defaults, freqs, path=path, model=model)
     all_priors.update(priors or {})
+    missing = [name for name in free if name not in all_priors]
+    if missing:
+        raise NffitError(f"no prior for {', '.join(missing)} of {model.name}; pass priors={{name: distribution}}")
     chosen = {name: all_priors[name] for name in free}
     return FitProblem(freqs, psd, float(observed.dof), tuple(observed.channels), spectrum, chosen,
                       {k: v for k, v in fixed.items() if k not in chosen}, likelihood, float(lognormal_sd), path, model)

@@ -37,6 +37,8 @@ def parameter_names(model: Model = JANSEN_RIT) -> tuple[str, ...]:
 
 def default_free(model: Model = JANSEN_RIT) -> tuple[str, ...]:
     """The parameters fitted when none are named (``G``, the model's drive, speed, observation)."""
+    if model.name not in _DEFAULT_FREE:
+        raise NffitError(f"model {model.name!r} has no default free parameters; name them (free=...) and their priors")
     return _DEFAULT_FREE[model.name]
 
 
@@ -44,7 +46,7 @@ def reference_values(model: Model = JANSEN_RIT, path: str = "analytic") -> dict[
     """Parameter values at which the spectrum sets the data-centred priors (a valid, typical spectrum).
 
     Jansen-Rit: ``mu = 0.65`` on the analytic path (the stable upper branch), TVB's 0.22 on the
-    simulated one (the limit cycle). Montbrio-Pazo-Roxin: the uncoupled focus (``G = 0``).
+    simulated one (the limit cycle). Other models: uncoupled nodes (``G = 0``).
     """
     if model.name == "jansen_rit":
         return {"mu": 0.65 if path == "analytic" else 0.22}
@@ -90,7 +92,7 @@ def default_priors(observed_psd: np.ndarray, model_psd_at_defaults: np.ndarray, 
             "J": dist.Uniform(5.0, 25.0),
             "Delta": dist.Uniform(0.3, 3.0),
         },
-    }[model.name]
+    }.get(model.name, {})  # another model: its priors are given by the caller
     observation = {
         "log10_scale": dist.Normal(scale_centre, 2.0),
         "aperiodic_offset": dist.Normal(offset_centre, 2.0),

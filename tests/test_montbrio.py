@@ -101,3 +101,17 @@ def test_default_step_is_the_models_own():
     sim = make_simulator(Connectome(np.zeros((1, 1)), np.zeros((1, 1)), ("x",), None), model=MONTBRIO,
                          duration_ms=4.0, transient_ms=0.0)
     assert sim.dt == pytest.approx(MONTBRIO.max_dt_ms) and sim.decimation == 40  # 250 Hz
+
+
+def test_fitting_facts_are_per_model():
+    from nffit.errors import NffitError
+    from nffit.priors import default_free, parameter_names, split_values
+
+    assert default_free(MONTBRIO)[:4] == ("G", "tau", "eta", "speed")
+    assert parameter_names(MONTBRIO)[:5] == ("tau", "Delta", "eta", "J", "I")
+    params, _ = split_values({"tau": 40.0, "log10_scale": 1.0}, MONTBRIO)
+    assert isinstance(params, MontbrioParams) and params.tau == 40.0
+    with pytest.raises(NffitError, match="unknown parameter.*mu of montbrio"):
+        split_values({"mu": 0.2}, MONTBRIO)
+    with pytest.raises(NffitError, match="no default free parameters"):
+        default_free(MONTBRIO._replace(name="other"))
