@@ -123,14 +123,14 @@ SMALL_GAIN_MARGIN = 0.9
 the node gain's maximum taken on a grid)."""
 
 
-def _perron_bound(row_scale: Array, weights: Array, column_scale: Array, iterations: int = 30) -> Array:
-    """Upper bound on the Perron root of ``M_b = diag(row_scale_b) W diag(column_scale_b)``.
+def _perron_bound(weights: Array, column_scale: Array, iterations: int = 30) -> Array:
+    """Upper bound on the Perron root of ``M_b = W diag(column_scale_b)``.
 
-    ``weights`` (N, N) and the scales (N, B) are non-negative. Returns (B,)
+    ``weights`` (N, N) and the scale (N, B) are non-negative. Returns (B,)
     ``max_i (M x)_i / x_i`` (Collatz-Wielandt) for the positive ``x`` that ``iterations``
     power iterations reach from ones: never below the Perron root, equal to it in the limit.
     """
-    matvec = lambda x: row_scale * (weights @ (column_scale * x))
+    matvec = lambda x: weights @ (column_scale * x)
     x = jnp.ones_like(column_scale)
 
     def step(_, x):
@@ -416,8 +416,7 @@ def make_analytic_spectrum(
 
         _, m_nodes, d_nodes = model.transfers(1j * omega_nodes[:, None, None], v_c[None], p_c)  # (G', N, B)
         gain_max = jnp.max(jnp.abs(jnp.broadcast_to(m_nodes / d_nodes, omega_nodes.shape + v.shape)), axis=0)
-        ones = jnp.ones_like(gain_max)
-        small_gain = _perron_bound(ones, weights, p_c.G * gain_max) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
+        small_gain = _perron_bound(weights, p_c.G * gain_max) < (SMALL_GAIN_MARGIN if use_small_gain else 0.0)
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
         network_turn = native_batch(network_winding)(v_c, full_params, tau_c, small_gain)
 
