@@ -1,10 +1,12 @@
-"""The networks and data the benchmarks share: tvb76 for N = 76, seeded random ones otherwise;
-the occipital spectrum of the shipped EEG.
+"""The networks, data and kernels the benchmarks share: tvb76 for N = 76, seeded random ones
+otherwise; the occipital spectrum of the shipped EEG; the ring-buffer coupling kernel.
 
 Conduction speed is chosen so that the longest tract is 255 steps of 0.1 ms, as in the
 probes of PROBES.md.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 DT = 0.1
@@ -42,3 +44,19 @@ def occipital_spectrum(path=None):
     if path:
         return load_spectrum(path)
     return read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)
+
+
+def coupling_kernel(lags, n_slots: int, steps: int):
+    """``run(history (L, N, B)) -> input (N, B)``: ``steps`` steps of the simulator's coupling
+    kernel, each writing the newest ring-buffer slot then reading every region's delayed
+    input with :func:`nffit.delays.delayed_sum` (``lags`` a :class:`~nffit.delays.Delays`)."""
+    from nffit.delays import delayed_sum
+
+    def run(hist):
+        def body(carry, t):
+            h, c = carry
+            h = jax.lax.dynamic_update_index_in_dim(h, jnp.tanh(c), t % n_slots, 0)
+            return (h, delayed_sum(h, t + 1, lags)), None
+        return jax.lax.scan(body, (hist, hist[0]), jnp.arange(steps))[0][1]
+
+    return run

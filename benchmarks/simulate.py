@@ -23,11 +23,11 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from networks import DT, benchmark_network  # noqa: E402
+from networks import DT, benchmark_network, coupling_kernel  # noqa: E402
 from timing import copy_bandwidth, machine, print_table, time_compiled, write_json  # noqa: E402
 
 from nffit import Connectome, JansenRitParams, make_simulator  # noqa: E402
-from nffit.delays import compute_delays, delayed_sum, incoming  # noqa: E402
+from nffit.delays import compute_delays, incoming  # noqa: E402
 
 T = 1024
 
@@ -89,12 +89,7 @@ def kernel_layouts(n, b, repeats):
     lags = compute_delays(weights, lengths, jnp.asarray(speed), DT, n_slots - 1)
     source, lag, w = lags.source, lags.lag, lags.weight
 
-    def trailing(hist):  # (L, N, B): each lookup reads B contiguous numbers
-        def body(carry, t):
-            h, c = carry
-            h = jax.lax.dynamic_update_index_in_dim(h, jnp.tanh(c), t % n_slots, 0)
-            return (h, delayed_sum(h, t + 1, lags)), None
-        return jax.lax.scan(body, (hist, hist[0]), jnp.arange(T))[0][1]
+    trailing = coupling_kernel(lags, n_slots, T)  # (L, N, B): each lookup reads B contiguous numbers
 
     def leading(hist):  # (B, L, N): each lookup reads one number
         def body(carry, t):

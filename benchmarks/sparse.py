@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from networks import DT, MAX_LAG_STEPS, benchmark_network  # noqa: E402
+from networks import DT, MAX_LAG_STEPS, benchmark_network, coupling_kernel  # noqa: E402
 from timing import machine, print_table, time_compiled, write_json  # noqa: E402
 
-from nffit.delays import compute_delays, delayed_sum  # noqa: E402
+from nffit.delays import compute_delays  # noqa: E402
 
 T = 256
 
@@ -47,16 +47,8 @@ def random_network(n: int, density: float, seed: int = 0) -> tuple[np.ndarray, n
 def kernel_time(weights, lengths, speed, batch: int, layout: str, delayed: bool, repeats: int) -> dict:
     n_slots = MAX_LAG_STEPS + 2
     lags = compute_delays(weights, lengths, jnp.asarray(speed) if delayed else None, DT, n_slots - 1, layout=layout)
-
-    def run(hist):
-        def body(carry, t):
-            h, c = carry
-            h = jax.lax.dynamic_update_index_in_dim(h, jnp.tanh(c), t % n_slots, 0)
-            return (h, delayed_sum(h, t + 1, lags)), None
-        return jax.lax.scan(body, (hist, hist[0]), jnp.arange(T))[0][1]
-
     hist = jax.random.uniform(jax.random.key(1), (n_slots, weights.shape[0], batch))
-    return time_compiled(run, hist, repeats=repeats)
+    return time_compiled(coupling_kernel(lags, n_slots, T), hist, repeats=repeats)
 
 
 def main() -> None:
