@@ -15,7 +15,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from nffit.errors import NffitError
-from nffit.models import JANSEN_RIT, JansenRitParams, Model
+from nffit.models import JANSEN_RIT, Model
 from nffit.observation import ObservationParams
 
 __all__ = ["default_priors", "split_values", "parameter_names", "default_free", "reference_values", "PARAMETER_NAMES",
@@ -24,10 +24,6 @@ __all__ = ["default_priors", "split_values", "parameter_names", "default_free", 
 OBSERVATION_FREE = ("log10_scale", "aperiodic_offset", "aperiodic_exponent")
 _DEFAULT_FREE = {"jansen_rit": ("G", "mu", "speed") + OBSERVATION_FREE,
                  "montbrio": ("G", "tau", "eta", "speed") + OBSERVATION_FREE}
-PARAMETER_NAMES = tuple(JansenRitParams._fields) + tuple(ObservationParams._fields)
-"""Jansen-Rit's; :func:`parameter_names` gives any model's."""
-DEFAULT_FREE = _DEFAULT_FREE["jansen_rit"]
-"""Jansen-Rit's; :func:`default_free` gives any model's."""
 
 
 def parameter_names(model: Model = JANSEN_RIT) -> tuple[str, ...]:
@@ -40,6 +36,12 @@ def default_free(model: Model = JANSEN_RIT) -> tuple[str, ...]:
     if model.name not in _DEFAULT_FREE:
         raise NffitError(f"model {model.name!r} has no default free parameters; name them (free=...) and their priors")
     return _DEFAULT_FREE[model.name]
+
+
+PARAMETER_NAMES = parameter_names(JANSEN_RIT)
+"""Jansen-Rit's; :func:`parameter_names` gives any model's."""
+DEFAULT_FREE = default_free(JANSEN_RIT)
+"""Jansen-Rit's; :func:`default_free` gives any model's."""
 
 
 def reference_values(model: Model = JANSEN_RIT, path: str = "analytic") -> dict[str, float]:
