@@ -18,7 +18,7 @@ import numpy as np
 from nffit.errors import NffitError
 from nffit.netcdf import write_atomically
 
-__all__ = ["fingerprint", "run_fingerprint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["fingerprint", "run_fingerprint", "describe_distribution", "save_checkpoint", "load_checkpoint"]
 
 
 def fingerprint(settings: Mapping[str, Any], *arrays: np.ndarray) -> str:
@@ -35,8 +35,16 @@ def run_fingerprint(problem, rng_key, settings: Mapping[str, Any]) -> str:
     import jax
 
     return fingerprint({**settings, "key": np.asarray(jax.random.key_data(rng_key)).tolist(), "fixed": problem.fixed,
-                        "path": problem.path, "priors": {n: repr(p) for n, p in problem.priors.items()}},
+                        "path": problem.path, "priors": {n: describe_distribution(p) for n, p in problem.priors.items()}},
                        problem.observed, problem.freqs)
+
+
+def describe_distribution(prior) -> str:
+    """A numpyro distribution as text that is the same in every process: its class and
+    arguments (``repr`` holds the object's address, so a resumed run would never match)."""
+    arguments = {k: np.asarray(getattr(prior, k)).tolist() for k in sorted(prior.arg_constraints) if hasattr(prior, k)}
+    base = getattr(prior, "base_dist", None)  # truncated, transformed: the distribution underneath
+    return f"{type(prior).__name__}({json.dumps(arguments, sort_keys=True)}{', ' + describe_distribution(base) if base else ''})"
 
 
 def save_checkpoint(path: str | Path, tag: str, arrays: Mapping[str, Any]) -> Path:

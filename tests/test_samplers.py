@@ -2,11 +2,15 @@
 uninterrupted ones, both samplers agree with each other and cover the truth, and every
 method's output becomes arviz InferenceData."""
 
+import copy
+
 import jax
 import numpy as np
+import numpyro.distributions as dist
 import pytest
 import scipy.stats
 
+from nffit.checkpoint import run_fingerprint
 from nffit.errors import NffitError
 from nffit.inference import fit_map
 from nffit.inference_data import save_inference_data, to_inference_data
@@ -34,6 +38,17 @@ def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
     assert resumed.samples["mu"].shape == (2, 10)
     with pytest.raises(NffitError, match="different run"):
         run_nuts_blackjax(problem, jax.random.key(1), draws=10, checkpoint=path, resume=True, **options)
+
+
+def test_checkpoint_fingerprint_is_the_same_in_a_new_process(problem):
+    """A resumed CLI run rebuilds its priors (new objects, as in a new process): same
+    fingerprint; different prior arguments: a different one."""
+    key = jax.random.key(0)
+    rebuilt = problem._replace(priors=copy.deepcopy(problem.priors))
+    assert all(rebuilt.priors[n] is not problem.priors[n] for n in FREE)
+    assert run_fingerprint(rebuilt, key, {}) == run_fingerprint(problem, key, {})
+    other = problem._replace(priors={**problem.priors, "G": dist.Uniform(0.0, 3.0)})
+    assert run_fingerprint(other, key, {}) != run_fingerprint(problem, key, {})
 
 
 def test_smc_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
