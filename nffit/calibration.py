@@ -12,7 +12,7 @@ import numpy as np
 from jax import Array
 
 from nffit.errors import NffitError
-from nffit.log_density import make_log_density, model_psd
+from nffit.log_density import make_log_density, problem_psd
 
 __all__ = ["prior_replicates", "interval_coverage", "sbc_ranks"]
 
@@ -23,14 +23,18 @@ def prior_replicates(problem, rng_key: Array, replicates: int, dof: float) -> tu
     Each spectrum is the model spectrum times Gamma(dof/2, rate dof/2) noise per ordinate,
     the distribution of a Welch estimate with ``dof`` degrees of freedom.
 
+    ``problem`` may be a :class:`~nffit.hierarchical.GroupProblem`: each replicate is then a
+    group of recordings drawn from the hierarchical prior.
+
     Returns
     -------
-    truths : dict name -> (R,) constrained values; observed : (R, C, F)
+    truths : dict name -> (R,) constrained values ((R, recordings) for per-recording ones);
+    observed : (R, C, F), or (R, recordings, C, F) for a group
     """
     density = make_log_density(problem)
     key_draws, key_noise = jax.random.split(rng_key)
     candidates = jax.vmap(density.sample_prior)(jax.random.split(key_draws, 4 * replicates))
-    psd, ok = jax.jit(jax.vmap(lambda x: model_psd(problem, density.constrain(x))))(candidates)
+    psd, ok = jax.jit(jax.vmap(lambda x: problem_psd(problem, density.constrain(x))))(candidates)
     keep = np.flatnonzero(np.asarray(ok))[:replicates]
     if keep.size < replicates:
         raise NffitError(f"only {keep.size} of {4 * replicates} prior draws are valid; narrow the priors")

@@ -106,9 +106,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from nffit.fit import divergences, run_fit, summary_table
     from nffit.report import parameter_names
 
-    overrides: dict = {"data": {}, "method": {}, "output": {}, "model": {}}
+    overrides: dict = {"data": {}, "method": {}, "output": {}, "model": {}, "hierarchical": {}}
     if args.input:
-        overrides["data"]["path"] = args.input
+        overrides["data"]["path"] = args.input[0] if len(args.input) == 1 else list(args.input)
+    if args.hierarchical:
+        overrides["hierarchical"]["enabled"] = True
     if args.model:
         overrides["model"]["name"] = args.model
     for name in ("method", "chains", "draws", "warmup", "seed", "particles"):
@@ -190,15 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     spec.set_defaults(func=cmd_spectrum)
 
     fit = sub.add_parser("fit", help="fit the network spectrum to an EEG recording or spectrum; write InferenceData")
-    fit.add_argument("input", nargs="?", default=None, help="EEG file or spectrum .nc (default: [data] path)")
+    fit.add_argument("input", nargs="*", default=None,
+                     help="EEG file or spectrum .nc (default: [data] path); several with --hierarchical")
     fit.add_argument("--config", default=None, help="TOML configuration (see data/fit_example.toml)")
     fit.add_argument("--method", default=None, choices=("nuts", "smc", "map"))
     fit.add_argument("--chains", type=int, default=None)
     fit.add_argument("--draws", type=int, default=None)
     fit.add_argument("--warmup", type=int, default=None)
     fit.add_argument("--particles", type=int, default=None, help="SMC particles")
-    fit.add_argument("--model", default=None, help="node model: jansen_rit (default) or mpr (Montbrio-Pazo-Roxin)")
+    fit.add_argument("--model", default=None,
+                     help="jansen_rit (default), mpr (Montbrio-Pazo-Roxin) or peaks (aperiodic + Gaussian peaks baseline)")
     fit.add_argument("--seed", type=int, default=None)
+    fit.add_argument("--hierarchical", action="store_true",
+                     help="fit several recordings jointly, parameters partially pooled ([hierarchical] in the config)")
     fit.add_argument("--resume", action="store_true", help="continue from RUN.ckpt.npz of an interrupted run")
     fit.add_argument("-o", "--output", default=None, help="output .nc (default: [output] path)")
     fit.set_defaults(func=cmd_fit)

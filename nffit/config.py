@@ -1,4 +1,4 @@
-"""Fit configuration from TOML: data, model, priors, likelihood, method, output.
+"""Fit configuration from TOML: data, model, priors, likelihood, method, output, hierarchical.
 
 Every section and key is checked: an unknown one is named together with the valid ones, a
 value of the wrong type says what was expected. The complete example is
@@ -35,6 +35,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "method": {"name": "nuts", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 0, "particles": 1024,
                "map_starts": 16, "map_steps": 300, "checkpoint_every": 100},
     "output": {"path": "run.nc"},
+    "hierarchical": {"enabled": False, "pooled": [], "centred": [], "spread_scale": 0.5},
 }
 """Every section and key with its default; ``priors`` maps parameter names to prior tables."""
 
@@ -65,6 +66,10 @@ def parse_prior(name: str, spec: Any):
 def _check_types(section: str, values: dict, defaults: dict) -> None:
     for key, value in values.items():
         expected = defaults[key]
+        if (section, key) == ("data", "path") and isinstance(value, list):  # several recordings (hierarchical)
+            if not value or not all(isinstance(v, str) for v in value):
+                raise NffitError(f"[data] path must be a file name or a list of file names, got {value!r}")
+            continue
         if isinstance(expected, bool):
             ok = isinstance(value, bool)
         elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
@@ -111,5 +116,10 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise NffitError(f"unknown parameter {unknown[0]!r} in {where} of {model.name}; valid: {', '.join(names)}")
+    for key in ("pooled", "centred"):
+        unknown = sorted(set(config["hierarchical"][key]) - set(names))
+        if unknown:
+            raise NffitError(f"unknown parameter {unknown[0]!r} in [hierarchical] {key} of {model.name}; "
+                             f"valid: {', '.join(names)}")
     config["priors"] = {name: parse_prior(name, spec) for name, spec in config["priors"].items()}
     return config

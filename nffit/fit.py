@@ -1,7 +1,8 @@
 """One fit from a configuration: data -> problem -> method -> InferenceData -> netCDF.
 
 ``run_fit`` is what ``nffit fit`` runs; it takes the dictionary of
-:func:`nffit.config.load_config`. NUTS starts from a short multi-start MAP (its Laplace
+:func:`nffit.config.load_config`. With ``[hierarchical] enabled`` the ``[data] path`` list is
+fitted jointly (:mod:`nffit.hierarchical`). NUTS starts from a short multi-start MAP (its Laplace
 covariance seeds the mass matrix); NUTS and SMC checkpoint next to the output
 (``RUN.nc`` -> ``RUN.ckpt.npz``) and continue from there with ``resume``.
 """
@@ -26,6 +27,8 @@ def load_observed(data: dict[str, Any]):
     """The observed spectrum named by a ``[data]`` section: a saved spectrum (.nc) or a recording."""
     from nffit.eeg import load_spectrum, read_eeg_spectrum
 
+    if isinstance(data["path"], list):
+        raise NffitError("several inputs: fit them jointly with --hierarchical ([hierarchical] enabled = true)")
     path = Path(data["path"])
     if not data["path"]:
         raise NffitError("no data: give an EEG file or a spectrum .nc (argument or [data] path)")
@@ -59,14 +62,16 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
         raise NffitError(f"unknown method {method['name']!r}; choose one of {', '.join(METHODS)}")
     out = check_output_path(config["output"]["path"])
     checkpoint = out.with_suffix(".ckpt.npz")
-    observed = load_observed(config["data"])
     priors = config["priors"]
-    problem = make_problem(observed, connectome=model["connectome"], model=get_model(model["name"]), free=list(priors) or None,
-                           priors={k: v for k, v in priors.items() if v is not None}, fixed=model["fixed"],
-                           likelihood=config["likelihood"]["name"], lognormal_sd=config["likelihood"]["lognormal_sd"],
-                           bin_stride=config["likelihood"]["bin_stride"], path=model["path"],
-                           simulation=config["simulation"] if model["path"] == "simulated" else None,
-                           seed=model["seed"])
+    options = dict(connectome=model["connectome"], model=get_model(model["name"]), free=list(priors) or None,
+                   priors={k: v for k, v in priors.items() if v is not None}, fixed=model["fixed"],
+                   likelihood=config["likelihood"]["name"], lognormal_sd=config["likelihood"]["lognormal_sd"],
+                   bin_stride=config["likelihood"]["bin_stride"], path=model["path"],
+                   simulation=config["simulation"] if model["path"] == "simulated" else None, seed=model["seed"])
+    if config["hierarchical"]["enabled"]:
+        problem = _group_problem(config, options)
+    else:
+        problem = make_problem(load_observed(config["data"]), **options)
     key = jax.random.key(method["seed"])
     key_map, key_run, key_idata = jax.random.split(key, 3)
     if method["name"] == "map":
@@ -84,11 +89,33 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
         posterior = run_smc(problem, key_run, particles=method["particles"], checkpoint=checkpoint, resume=resume,
                             progress=progress)
     idata = to_inference_data(posterior, problem, key_idata)
-    idata.attrs.update({"data": str(config["data"]["path"]), "channels": ",".join(problem.channels)})
+    paths = config["data"]["path"]
+    idata.attrs.update({"data": ",".join(map(str, paths)) if isinstance(paths, list) else str(paths),
+                        "channels": ",".join(problem.channels)})
     save_inference_data(idata, out)
     if checkpoint.exists():
         checkpoint.unlink()  # the run is complete; its result is the netCDF
     return idata, out
+
+
+def _group_problem(config: dict[str, dict[str, Any]], options: dict[str, Any]):
+    """The GroupProblem of a hierarchical configuration: one spectrum per ``[data] path``."""
+    from nffit.hierarchical import make_group_problem
+
+    paths = config["data"]["path"]
+    paths = paths if isinstance(paths, list) else [paths]
+    if len(paths) < 2:
+        raise NffitError("a hierarchical fit needs at least two recordings; give several inputs")
+    if config["method"]["name"] == "map":
+        raise NffitError("hierarchical fits run NUTS or SMC (the spread between recordings needs the posterior, "
+                         "not a mode); use --method nuts")
+    names = [Path(p).stem for p in paths]
+    if len(set(names)) < len(names):
+        raise NffitError("the recordings need distinct file names (they label the recording dimension)")
+    observed = [load_observed({**config["data"], "path": p}) for p in paths]
+    hierarchical = config["hierarchical"]
+    return make_group_problem(observed, recordings=names, pooled=hierarchical["pooled"] or None,
+                              centred=hierarchical["centred"], spread_scale=hierarchical["spread_scale"], **options)
 
 
 def divergences(idata) -> int:

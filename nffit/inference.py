@@ -29,7 +29,7 @@ from nffit.errors import NffitError
 from nffit.gain import Gain, load_tvb_eeg_gain, select_channels
 from nffit.likelihood import LIKELIHOODS
 from nffit.log_density import make_log_density, model_psd
-from nffit.models import JANSEN_RIT, Model, get_model
+from nffit.models import JANSEN_RIT, Model, SpectrumModel, get_model
 from nffit.priors import default_free, default_priors, parameter_names, reference_values, split_values
 
 __all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "minimise", "run_nuts", "PATHS"]
@@ -49,7 +49,7 @@ class FitProblem(NamedTuple):
     fixed : dict name -> value (every other parameter keeps its default unless named here)
     likelihood : "whittle" or "lognormal"; lognormal_sd : float, decades
     path : "analytic" (differentiable) or "simulated" (gradient-free samplers only)
-    model : the node model (Jansen-Rit by default)
+    model : the node model (Jansen-Rit by default) or a SpectrumModel (the ``peaks`` baseline)
     """
 
     freqs: np.ndarray
@@ -62,14 +62,14 @@ class FitProblem(NamedTuple):
     likelihood: str
     lognormal_sd: float
     path: str = "analytic"
-    model: Model = JANSEN_RIT
+    model: Model | SpectrumModel = JANSEN_RIT
 
 
 def make_problem(
     observed: ObservedSpectrum,
     *,
     connectome: Connectome | str = "tvb76",
-    model: Model | str = JANSEN_RIT,
+    model: Model | SpectrumModel | str = JANSEN_RIT,
     gain: Gain | None = None,
     free: Sequence[str] | None = None,
     priors: Mapping[str, Any] | None = None,
@@ -88,7 +88,8 @@ def make_problem(
     ----------
     observed : ObservedSpectrum
     connectome : Connectome or "tvb76" (default)
-    model : Model or its registered name ("jansen_rit" default, "mpr")
+    model : Model, SpectrumModel or a registered name ("jansen_rit" default, "mpr", "peaks": the
+        aperiodic + Gaussian peaks baseline, which ignores the connectome and the gain)
     gain : Gain, optional
         Region-to-sensor gain with channel names; default TVB's EEG gain, rows picked by the
         observed channel names (case-insensitive).
@@ -118,23 +119,28 @@ def make_problem(
         raise NffitError(f"unknown free parameter(s) {', '.join(unknown)} of {model.name}; valid: {', '.join(names)}")
     fixed = dict(fixed or {})
     split_values(fixed, model)  # validates names
-    if isinstance(connectome, str):
-        connectome = load_connectome(connectome)
-    gain = gain or load_tvb_eeg_gain()
-    matrix = gain.matrix - gain.matrix.mean(axis=0, keepdims=True) if average_reference else gain.matrix
-    rows = select_channels(Gain(matrix, gain.channels), observed.channels).matrix
     keep = slice(None, None, max(1, int(bin_stride)))
     freqs, psd = observed.freqs[keep], observed.psd[:, keep]
     if np.any(freqs <= 0):
         raise NffitError("the fitted band must exclude 0 Hz; raise fmin")
-    if path == "analytic":
-        spectrum = make_analytic_spectrum(connectome, freqs, gain=rows, model=model)
+    if isinstance(model, SpectrumModel):  # no network, no gain
+        if path != "analytic":
+            raise NffitError(f"model {model.name!r} is a spectrum without dynamics; fit it with path 'analytic'")
+        spectrum = model.make_spectrum(freqs, len(observed.channels))
     else:
-        from nffit.simulated_spectrum import make_simulated_spectrum
+        connectome = load_connectome(connectome) if isinstance(connectome, str) else connectome
+        gain = gain or load_tvb_eeg_gain()
+        matrix = gain.matrix - gain.matrix.mean(axis=0, keepdims=True) if average_reference else gain.matrix
+        rows = select_channels(Gain(matrix, gain.channels), observed.channels).matrix
+        if path == "analytic":
+            spectrum = make_analytic_spectrum(connectome, freqs, gain=rows, model=model)
+        else:
+            from nffit.simulated_spectrum import make_simulated_spectrum
 
-        options = {"segment_s": observed.nperseg / observed.sfreq, **(simulation or {})}
-        options["dt"] = options.get("dt") or None  # 0 or missing: the model's default step
-        spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, model=model, **options)
+            options = {"segment_s": observed.nperseg / observed.sfreq, **(simulation or {})}
+            options["dt"] = options.get("dt") or None  # 0 or missing: the model's default step
+            spectrum = make_simulated_spectrum(connectome, freqs, jax.random.key(seed), gain=rows, model=model,
+                                               **options)
     reference = split_values({**reference_values(model, path), **fixed}, model)[0]
     model_at_defaults = np.asarray(spectrum(reference).psd[0])
     all_priors = default_priors(psd, model_at_defaults, freqs, path=path, model=model)
@@ -249,7 +255,8 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
         laplace = {n: np.asarray(v) for n, v in jax.vmap(density.constrain)(draws).items()}
     except np.linalg.LinAlgError:
         covariance = None
-    return MapResult({n: float(optima[n][best]) for n in density.names}, optima, losses, laplace, mode, covariance)
+    best_values = {n: float(v[best]) if v.ndim == 1 else v[best] for n, v in optima.items()}  # (R,) sites of a group
+    return MapResult(best_values, optima, losses, laplace, mode, covariance)
 
 
 def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: int = 500, draws: int = 500,

@@ -16,26 +16,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from nffit.inference import FitProblem
-from nffit.log_density import make_log_density, model_psd, pointwise_loglik
+from nffit.log_density import make_log_density, pointwise_loglik, problem_psd
 from nffit.posterior import Posterior
 
 __all__ = ["to_inference_data", "save_inference_data", "posterior_model_psd"]
 
 
 def posterior_model_psd(problem: FitProblem, samples: dict[str, np.ndarray], chunk: int = 256) -> np.ndarray:
-    """Model spectrum (..., C, F) at every draw of ``samples`` (name -> array of one shape),
-    evaluated in batches of ``chunk`` draws."""
-    shape = np.shape(next(iter(samples.values())))
-    flat = {n: np.asarray(v, np.float32).reshape(-1) for n, v in samples.items()}
-    size = next(iter(flat.values())).size
-    evaluate = jax.jit(jax.vmap(lambda values: model_psd(problem, values)[0]))
+    """Model spectrum (chain, draw, C, F) at every draw of ``samples`` (name -> (chain, draw)
+    array), evaluated in batches of ``chunk`` draws. For a
+    :class:`~nffit.hierarchical.GroupProblem` (per-recording samples (chain, draw, R)) the
+    recordings of a draw are one batch: (chain, draw, R, C, F)."""
+    lead = np.shape(next(iter(samples.values())))[:2]
+    flat = {n: np.asarray(v, np.float32).reshape((-1,) + np.shape(v)[2:]) for n, v in samples.items()}
+    size = int(np.prod(lead))
+    evaluate = jax.jit(jax.vmap(lambda values: problem_psd(problem, values)[0]))
     parts = []
     for start in range(0, size, chunk):
         part = {n: v[start:start + chunk] for n, v in flat.items()}
-        pad = chunk - next(iter(part.values())).size  # keep one compiled shape
-        part = {n: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad)])) for n, v in part.items()}
+        pad = chunk - next(iter(part.values())).shape[0]  # keep one compiled shape
+        part = {n: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad, axis=0)])) for n, v in part.items()}
         parts.append(np.asarray(evaluate(part))[:chunk - pad])
-    return np.concatenate(parts).reshape(shape + problem.observed.shape)
+    psd = np.concatenate(parts)
+    return psd.reshape(lead + psd.shape[1:])
 
 
 def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, prior_draws: int = 500):
@@ -44,6 +47,8 @@ def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, pri
     The posterior predictive draws each ordinate from the estimator's own distribution,
     Gamma(nu/2, nu/(2 S)) (or the log-normal of the fit), around the posterior model spectrum.
     Also accepts a numpyro ``MCMC`` object (converted with :func:`nffit.posterior.from_numpyro`).
+    For a :class:`~nffit.hierarchical.GroupProblem` the spectra, likelihood and per-recording
+    parameters carry a ``recording`` dimension.
     """
     import arviz as az
 
@@ -66,6 +71,14 @@ def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, pri
     prior = jax.vmap(density.constrain)(jax.vmap(density.sample_prior)(jax.random.split(key_prior, prior_draws)))
     coords = {"channel": list(problem.channels), "freq": problem.freqs}
     spectral = ["channel", "freq"]
+    dims: dict[str, list[str]] = {}
+    attrs = {"dof": float(problem.dof)} if np.ndim(problem.dof) == 0 else {}
+    recordings = getattr(problem, "recordings", None)  # a GroupProblem
+    if recordings is not None:
+        coords["recording"] = list(recordings)
+        spectral = ["recording"] + spectral
+        dims = {n: ["recording"] for n, v in posterior.samples.items() if np.ndim(v) == 3}
+        attrs = {"recordings": ",".join(recordings), "dof": ",".join(f"{d:g}" for d in np.ravel(problem.dof))}
     idata = az.from_dict(
         posterior={**posterior.samples, "model_psd": psd},
         sample_stats=posterior.sample_stats or None,
@@ -74,9 +87,9 @@ def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, pri
         observed_data={site: observed},
         prior={n: np.asarray(v)[None] for n, v in prior.items()},
         coords=coords,
-        dims={"model_psd": spectral, site: spectral},
+        dims={**dims, "model_psd": spectral, site: spectral},
         attrs={"method": posterior.method, "likelihood": problem.likelihood, "spectrum_path": problem.path,
-               "dof": problem.dof, **posterior.attrs},
+               **attrs, **posterior.attrs},
     )
     return idata
 

@@ -24,27 +24,46 @@ from nffit.likelihood import log_normal_loglik, whittle_gamma_loglik
 from nffit.observation import observe_spectrum
 from nffit.priors import split_values
 
-__all__ = ["LogDensity", "make_log_density", "model_psd", "pointwise_loglik"]
+__all__ = ["LogDensity", "make_log_density", "numpyro_log_density", "model_psd", "model_psd_batch", "problem_psd",
+           "pointwise_loglik"]
 
 
-def model_psd(problem, values: dict) -> tuple[Array, Array]:
-    """Model spectrum at the observed channels and frequencies.
+def model_psd_batch(problem, values: dict) -> tuple[Array, Array]:
+    """Model spectra at the observed channels and frequencies for a batch of parameter sets.
 
     Parameters
     ----------
     problem : FitProblem
-    values : dict name -> scalar, the free parameters (fixed ones come from the problem)
+    values : dict name -> scalar or (B,) array, the free parameters (fixed ones come from the
+        problem; scalars are shared by the batch)
 
     Returns
     -------
-    psd : Array (C, F), finite everywhere (a stand-in where invalid)
-    ok : bool Array (): the parameter set is valid and the spectrum finite and > 0
+    psd : Array (B, C, F), finite everywhere (the observed spectrum stands in where invalid)
+    ok : bool Array (B,): the parameter set is valid and its spectrum finite and > 0
     """
     model_params, obs_params = split_values({**problem.fixed, **values}, problem.model)
     out = problem.spectrum(model_params)
-    psd = observe_spectrum(out.psd, problem.freqs, obs_params)[0]
-    ok = out.valid[0] & jnp.all(jnp.isfinite(psd) & (psd > 0))
-    return jnp.where(ok, psd, jnp.asarray(problem.observed, psd.dtype)), ok
+    psd = observe_spectrum(out.psd, problem.freqs, obs_params)
+    ok = out.valid & jnp.all(jnp.isfinite(psd) & (psd > 0), axis=(1, 2))
+    return jnp.where(ok[:, None, None], psd, jnp.asarray(problem.observed, psd.dtype)), ok
+
+
+def model_psd(problem, values: dict) -> tuple[Array, Array]:
+    """:func:`model_psd_batch` of one parameter set (scalars): psd (C, F) and ok ()."""
+    psd, ok = model_psd_batch(problem, values)
+    return psd[0], ok[0]
+
+
+def problem_psd(problem, values: dict) -> tuple[Array, Array]:
+    """The model spectrum of one position's constrained ``values`` (extra names are ignored):
+    psd (C, F) for a FitProblem, (R, C, F) for a :class:`~nffit.hierarchical.GroupProblem`
+    (every recording in one batch); ok () is True when all of it is valid."""
+    base = getattr(problem, "base", None)  # a GroupProblem's shared FitProblem
+    if base is None:
+        return model_psd(problem, {n: values[n] for n in problem.priors})
+    psd, ok = model_psd_batch(base, {n: values[n] for n in base.priors})
+    return psd, jnp.all(ok)
 
 
 def pointwise_loglik(problem, psd: Array) -> Array:
@@ -84,7 +103,8 @@ _RECENT: list[tuple[object, LogDensity]] = []
 
 
 def make_log_density(problem) -> LogDensity:
-    """The :class:`LogDensity` of a :class:`~nffit.inference.FitProblem`.
+    """The :class:`LogDensity` of a :class:`~nffit.inference.FitProblem` (or of a problem with a
+    ``log_density()`` method: :class:`~nffit.hierarchical.GroupProblem`).
 
     The same problem object gives the same functions (the last few are remembered), so that
     jitted samplers taking them as static arguments compile once per problem, not per call.
@@ -92,7 +112,8 @@ def make_log_density(problem) -> LogDensity:
     for known, density in _RECENT:
         if known is problem:
             return density
-    density = _build(problem)
+    build = getattr(problem, "log_density", None)  # a problem defined by a numpyro model (GroupProblem)
+    density = build() if build is not None else _build(problem)
     if isinstance(problem.observed, np.ndarray):  # not while tracing replicated data
         _RECENT[:] = ([(problem, density)] + _RECENT)[:4]
     return density
@@ -125,3 +146,52 @@ def _build(problem) -> LogDensity:
         return unconstrain({n: problem.priors[n].sample(k) for n, k in zip(names, keys)})
 
     return LogDensity(names, logprior, loglik, constrain, unconstrain, sample_prior)
+
+
+def numpyro_log_density(model: Callable, parameters: Callable, *args) -> LogDensity:
+    """The :class:`LogDensity` of a numpyro ``model(*args)`` over the flat unconstrained vector
+    of its latent sites, for nffit's own samplers (blackjax NUTS with checkpoints, SMC, MAP).
+
+    ``parameters(*args)`` is the part of ``model`` that samples the latent sites (the same
+    site names and priors) and records any ``numpyro.deterministic`` values derived from them
+    without evaluating the likelihood: :attr:`LogDensity.constrain` runs it, so that
+    constraining thousands of draws computes no spectra. ``names`` are the latent sites in the
+    order of ``x`` (sorted); a site with shape (R,) takes R entries of ``x``.
+    """
+    from jax.flatten_util import ravel_pytree
+    from numpyro import handlers
+    from numpyro.infer.util import log_density, potential_energy
+
+    def latent_sites(key):
+        trace = handlers.trace(handlers.seed(parameters, key)).get_trace(*args)
+        return {n: s for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]}
+
+    sites = latent_sites(jax.random.key(0))
+    bijectors = {n: dist.biject_to(s["fn"].support) for n, s in sites.items()}
+    dtype = jnp.result_type(float)
+    _, unravel = ravel_pytree({n: jnp.zeros(jnp.shape(s["value"]), dtype) for n, s in sites.items()})
+
+    def unconstrain(values):
+        return ravel_pytree({n: jnp.asarray(b.inv(jnp.asarray(values[n], dtype)), dtype) for n, b in bijectors.items()})[0]
+
+    def latent(x):
+        u = unravel(x)
+        return {n: b(u[n]) for n, b in bijectors.items()}
+
+    def constrain(x):
+        values = latent(x)
+        trace = handlers.trace(handlers.substitute(handlers.seed(parameters, 0), data=values)).get_trace(*args)
+        return {**values, **{n: s["value"] for n, s in trace.items() if s["type"] == "deterministic"}}
+
+    def logprior(x):  # with the log-Jacobian of the transforms
+        return jnp.asarray(-potential_energy(parameters, args, {}, unravel(x)), x.dtype)
+
+    def loglik(x):
+        _, trace = log_density(model, args, {}, latent(x))
+        observed = [s["fn"].log_prob(s["value"]).sum() for s in trace.values() if s["type"] == "sample" and s["is_observed"]]
+        return jnp.asarray(sum(observed), x.dtype)
+
+    def sample_prior(key):
+        return unconstrain({n: s["value"] for n, s in latent_sites(key).items()})
+
+    return LogDensity(tuple(sorted(bijectors)), logprior, loglik, constrain, unconstrain, sample_prior)

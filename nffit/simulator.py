@@ -206,6 +206,8 @@ def make_simulator(
     >>> out.lfp.shape, out.finite.tolist()
     ((2, 50, 76), [True, True])
     """
+    if not isinstance(model, Model):
+        raise NffitError(f"model {model.name!r} is a spectrum without dynamics; it cannot be simulated (choose jansen_rit or mpr)")
     _check_positive(duration_ms=duration_ms, fs=fs, min_speed=min_speed)
     scheme = get_scheme(method)
     if coupling_layout not in ("auto", "gather", "dense"):

@@ -48,6 +48,8 @@ def test_mpr_config_parses_with_its_own_parameters():
     ("[priors]\nG = { dist = 'Normal', loc = 0, scale = -1 }\n", "is not valid"),
     ("[model]\nfixed = { sigmaa = 1.0 }\n", "unknown parameter 'sigmaa' in \\[model\\] fixed"),
     ("[method\n", "not valid TOML"),
+    ("[hierarchical]\npooled = ['GG']\n", "unknown parameter 'GG' in \\[hierarchical\\] pooled"),
+    ("[data]\npath = [1, 2]\n", "path must be a file name or a list of file names"),
 ])
 def test_config_mistakes_are_named(tmp_path, text, message):
     path = tmp_path / "fit.toml"
