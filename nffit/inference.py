@@ -187,10 +187,14 @@ class MapResult(NamedTuple):
     optima : dict name -> (K,) array, every start's optimum
     neg_log_density : (K,) array (inf where a start ended invalid)
     laplace : dict name -> (draws,) array from the Laplace approximation at the best optimum
-        (in the unconstrained space, mapped back), empty if the Hessian is not positive definite
+        (in the unconstrained space, mapped back); empty if the Hessian is not finite
     mode : (D,) array, the best optimum in the unconstrained space (order of ``problem.priors``)
-    covariance : (D, D) array, inverse Hessian there (None if not positive definite); NUTS
-        starts its mass matrix from its diagonal
+    covariance : (D, D) array, inverse Hessian there (None if not finite); NUTS starts its
+        mass matrix from it
+    hessian_clipped : int, eigenvalues of the Hessian that were not positive (the best start
+        ended at a saddle or on a flat ridge: not converged; more steps or starts help) and
+        were replaced by their absolute values, floored at 1e-6 of the largest, so that the
+        Laplace draws exist; 0 for a proper mode
     """
 
     best: dict
@@ -199,6 +203,7 @@ class MapResult(NamedTuple):
     laplace: dict
     mode: np.ndarray | None = None
     covariance: np.ndarray | None = None
+    hessian_clipped: int = 0
 
 
 def minimise(potential: Callable[[Array], Array], x: Array, optimizer: optax.GradientTransformation,
@@ -246,17 +251,17 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
 
     hessian = np.asarray(jax.hessian(potential)(xs[best]), float)
     laplace: dict = {}
-    mode, covariance = np.asarray(xs[best]), None
-    try:
-        covariance = np.linalg.inv(hessian)
-        chol = np.linalg.cholesky(covariance)
+    mode, covariance, clipped = np.asarray(xs[best]), None, 0
+    if np.all(np.isfinite(hessian)):
+        curvature, axes = np.linalg.eigh(0.5 * (hessian + hessian.T))
+        floor = 1e-6 * max(float(np.max(np.abs(curvature))), 1e-12)
+        clipped = int(np.sum(curvature < floor))  # a saddle or a flat direction: not a converged mode
+        covariance = (axes / np.maximum(np.abs(curvature), floor)) @ axes.T
         z = np.asarray(jax.random.normal(key_laplace, (laplace_draws, xs.shape[1])))
-        draws = jnp.asarray(mode[None] + z @ chol.T, xs.dtype)
+        draws = jnp.asarray(mode[None] + z @ np.linalg.cholesky(covariance).T, xs.dtype)
         laplace = {n: np.asarray(v) for n, v in jax.vmap(density.constrain)(draws).items()}
-    except np.linalg.LinAlgError:
-        covariance = None
     best_values = {n: float(v[best]) if v.ndim == 1 else v[best] for n, v in optima.items()}  # (R,) sites of a group
-    return MapResult(best_values, optima, losses, laplace, mode, covariance)
+    return MapResult(best_values, optima, losses, laplace, mode, covariance, clipped)
 
 
 def run_nuts(problem: FitProblem, rng_key: Array, *, chains: int = 4, warmup: int = 500, draws: int = 500,

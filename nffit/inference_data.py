@@ -59,7 +59,8 @@ def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, pri
     key_predictive, key_prior = jax.random.split(rng_key)
     site = "psd" if problem.likelihood == "whittle" else "log10_psd"
     psd = posterior_model_psd(problem, posterior.samples)  # (chain, draw, C, F)
-    loglik = np.asarray(pointwise_loglik(problem, jnp.asarray(psd)))
+    # float64: arviz's PSIS (its Pareto fit) returns NaN in float32 when a few ordinates dominate
+    loglik = np.asarray(pointwise_loglik(problem, jnp.asarray(psd)), np.float64)
     if problem.likelihood == "whittle":
         half = 0.5 * problem.dof
         predictive = np.asarray(jax.random.gamma(key_predictive, half, psd.shape)) * psd / half

@@ -50,10 +50,11 @@ def from_map(result) -> Posterior:
     """The Laplace draws of a :class:`~nffit.inference.MapResult` as one chain; the optimum
     and the starts' results go to ``attrs``."""
     if not result.laplace:
-        draws = {n: np.asarray([[v]]) for n, v in result.best.items()}  # Hessian not positive definite
+        draws = {n: np.asarray([[v]]) for n, v in result.best.items()}  # Hessian not finite
     else:
         draws = {n: np.asarray(v)[None] for n, v in result.laplace.items()}
     attrs = {f"map_{n}": float(v) for n, v in result.best.items()}
     attrs["map_starts"] = int(result.neg_log_density.size)
     attrs["map_invalid_starts"] = int(np.sum(~np.isfinite(result.neg_log_density)))
+    attrs["map_hessian_clipped"] = int(result.hessian_clipped)
     return Posterior("map", draws, {}, attrs)

@@ -73,3 +73,20 @@ def test_peaks_config_parses_and_rejects_network_parameters(tmp_path):
     path.write_text("[model]\nname = 'peaks'\n[priors]\nG = 'default'\n")
     with pytest.raises(NffitError, match="unknown parameter 'G' in \\[priors\\] of peaks; valid: offset, exponent"):
         load_config(path)
+
+
+def test_loo_of_a_laplace_fit_with_influential_ordinates_is_finite():
+    """Few ordinates (every 8th bin) and a sharp alpha peak make a few observations dominate
+    the importance weights; arviz's PSIS then needs the log-likelihood in float64 (NaN in
+    float32)."""
+    import arviz as az
+
+    from nffit.eeg import read_eeg_spectrum, sample_eeg_path
+    from nffit.inference_data import to_inference_data
+    from nffit.posterior import from_map
+
+    observed = read_eeg_spectrum(sample_eeg_path(), picks=["O1", "Oz", "O2"], fmin=2.0, fmax=40.0, segment_s=2.0)
+    problem = make_problem(observed, model="peaks", bin_stride=8)
+    idata = to_inference_data(from_map(fit_map(problem, jax.random.key(11), starts=4, steps=150)), problem,
+                              jax.random.key(12), prior_draws=10)
+    assert np.isfinite(az.loo(idata).elpd_loo)
