@@ -253,12 +253,17 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     laplace: dict = {}
     mode, covariance, clipped = np.asarray(xs[best]), None, 0
     if np.all(np.isfinite(hessian)):
-        curvature, axes = np.linalg.eigh(0.5 * (hessian + hessian.T))
-        floor = 1e-6 * max(float(np.max(np.abs(curvature))), 1e-12)
-        clipped = int(np.sum(curvature < floor))  # a saddle or a flat direction: not a converged mode
-        covariance = (axes / np.maximum(np.abs(curvature), floor)) @ axes.T
+        try:  # a proper mode
+            covariance = np.linalg.inv(hessian)
+            chol = np.linalg.cholesky(covariance)
+        except np.linalg.LinAlgError:  # a saddle or a flat direction: not a converged mode
+            curvature, axes = np.linalg.eigh(0.5 * (hessian + hessian.T))
+            floor = 1e-6 * max(float(np.max(np.abs(curvature))), 1e-12)
+            clipped = int(np.sum(curvature < floor))
+            covariance = (axes / np.maximum(np.abs(curvature), floor)) @ axes.T
+            chol = np.linalg.cholesky(covariance)
         z = np.asarray(jax.random.normal(key_laplace, (laplace_draws, xs.shape[1])))
-        draws = jnp.asarray(mode[None] + z @ np.linalg.cholesky(covariance).T, xs.dtype)
+        draws = jnp.asarray(mode[None] + z @ chol.T, xs.dtype)
         laplace = {n: np.asarray(v) for n, v in jax.vmap(density.constrain)(draws).items()}
     best_values = {n: float(v[best]) if v.ndim == 1 else v[best] for n, v in optima.items()}  # (R,) sites of a group
     return MapResult(best_values, optima, losses, laplace, mode, covariance, clipped)
