@@ -104,17 +104,12 @@ def _group_problem(config: dict[str, dict[str, Any]], options: dict[str, Any]):
 
     paths = config["data"]["path"]
     paths = paths if isinstance(paths, list) else [paths]
-    if len(paths) < 2:
-        raise NffitError("a hierarchical fit needs at least two recordings; give several inputs")
     if config["method"]["name"] == "map":
         raise NffitError("hierarchical fits run NUTS or SMC (the spread between recordings needs the posterior, "
                          "not a mode); use --method nuts")
-    names = [Path(p).stem for p in paths]
-    if len(set(names)) < len(names):
-        raise NffitError("the recordings need distinct file names (they label the recording dimension)")
     observed = [load_observed({**config["data"], "path": p}) for p in paths]
     hierarchical = config["hierarchical"]
-    return make_group_problem(observed, recordings=names, pooled=hierarchical["pooled"] or None,
+    return make_group_problem(observed, recordings=[Path(p).stem for p in paths], pooled=hierarchical["pooled"] or None,
                               centred=hierarchical["centred"], spread_scale=hierarchical["spread_scale"], **options)
 
 

@@ -134,10 +134,10 @@ def make_group_problem(observed: Sequence[ObservedSpectrum], *, recordings: Sequ
     """
     observed = list(observed)
     if len(observed) < 2:
-        raise NffitError("a hierarchical fit needs at least two recordings")
+        raise NffitError("a hierarchical fit needs at least two recordings; give several inputs")
     recordings = tuple(recordings or (f"rec{i}" for i in range(len(observed))))
     if len(recordings) != len(observed) or len(set(recordings)) != len(recordings):
-        raise NffitError("give one distinct name per recording")
+        raise NffitError("give one distinct name per recording (from the command line: distinct file names)")
     first = observed[0]
     for name, spec in zip(recordings[1:], observed[1:]):
         if tuple(spec.channels) != tuple(first.channels) or not np.array_equal(spec.freqs, first.freqs):
@@ -164,14 +164,14 @@ def group_parameters(group: GroupProblem) -> dict:
     """The parameter part of :func:`hierarchical_model`: samples the group values, spreads and
     standardised deviations (or centred values); returns name -> value, (R,) for pooled parameters and a scalar
     for shared ones (each pooled one also recorded as a deterministic site)."""
-    values = {}
+    values, spreads = {}, group.priors  # the spreads' priors are defined once, in GroupProblem.priors
     for name, prior in group.base.priors.items():
         if name not in group.pooled:
             values[name] = numpyro.sample(name, prior)
             continue
         to_support = dist.biject_to(prior.support)
         centre = numpyro.sample(f"{name}_group", prior)
-        spread = numpyro.sample(f"{name}_spread", dist.HalfNormal(group.spread_scale))
+        spread = numpyro.sample(f"{name}_spread", spreads[f"{name}_spread"])
         with numpyro.plate("recording", len(group.recordings)):
             if name in group.centred:  # the unconstrained values themselves
                 u = numpyro.sample(f"{name}_u", dist.Normal(to_support.inv(centre), spread))
