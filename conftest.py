@@ -16,17 +16,11 @@ os.environ.setdefault("NFFIT_QUICK", "1")
 CACHE = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).parent / ".jax_cache"))
 jax.config.update("jax_compilation_cache_dir", CACHE)
 
-# Notebook 03 (NUTS vs SMC vs MAP, LOO of two variants) runs to the end (quick mode ~190 s
-# alone, 250 s in the suite on 2 cores), but with it a fresh clone's suite took 887 s of the
-# 900 s budget before notebook-independent additions: it runs on its own, with
-# `pytest --nbmake notebooks/03_mcmc_and_model_comparison.ipynb -p no:cacheprovider`.
-collect_ignore = ["notebooks/03_mcmc_and_model_comparison.ipynb"]
-
 # Longest first (measured on 2 cores), so that no long test starts last and runs alone: the
 # Makefile runs `-n 2 --dist loadfile --no-loadscope-reorder`, which hands out files in this
 # order (a light file sits between the two longest so that the worker busy with the first
 # does not hold the next heavy one in its queue).
-LONGEST_FIRST = ("test_real_eeg_fit.py", "test_config.py", "test_recovery.py", "test_samplers.py", "test_cli_fit.py",
+LONGEST_FIRST = ("03_mcmc_and_model_comparison.ipynb", "test_real_eeg_fit.py", "test_config.py", "test_recovery.py", "test_samplers.py", "test_cli_fit.py",
                  "01_fit_eeg_spectrum.ipynb", "test_inference.py", "test_analytic_spectrum.py", "test_montbrio.py",
                  "02_batching_and_speed.ipynb")
 

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from nffit.config import DEFAULTS
 from nffit.errors import NffitError
 from nffit.netcdf import check_output_path
 
@@ -79,10 +80,16 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
     elif method["name"] == "nuts":
         from nffit.nuts import run_nuts_blackjax
 
+        reflect = method["reflect"]
+        if reflect != DEFAULTS["method"]["reflect"]:  # the default names G wherever it is free
+            unknown = [n for n in reflect if not isinstance(n, str) or n not in problem.priors]
+            if unknown:
+                raise NffitError(f"[method] reflect: {unknown[0]!r} is not a free parameter; free: {', '.join(problem.priors)}")
         start = fit_map(problem, key_map, starts=min(4, method["map_starts"]), steps=method["map_steps"])
         posterior = run_nuts_blackjax(problem, key_run, chains=method["chains"], warmup=method["warmup"],
                                       draws=method["draws"], start=start, checkpoint=checkpoint,
-                                      checkpoint_every=method["checkpoint_every"], resume=resume, progress=progress)
+                                      checkpoint_every=method["checkpoint_every"], resume=resume, progress=progress,
+                                      reflect=tuple(reflect))
     else:
         from nffit.smc import run_smc
 

@@ -23,6 +23,7 @@ from jax import Array
 from nffit.likelihood import log_normal_loglik, whittle_gamma_loglik
 from nffit.observation import observe_spectrum
 from nffit.priors import split_values
+from nffit.shear import Coordinates, from_sampling, sampling_log_correction
 
 __all__ = ["LogDensity", "make_log_density", "numpyro_log_density", "model_psd", "model_psd_batch", "problem_psd",
            "pointwise_loglik"]
@@ -97,6 +98,11 @@ class LogDensity(NamedTuple):
     def logdensity(self, x: Array) -> Array:
         """Unnormalised log posterior (-inf where invalid)."""
         return self.logprior(x) + self.loglik(x)
+
+    def sampling_logdensity(self, coords: Coordinates, p: Array) -> Array:
+        """The log density in NUTS's sampling coordinates ``p`` (D,) (:mod:`nffit.shear`)."""
+        x = from_sampling(self, coords, p)
+        return self.logdensity(x) + sampling_log_correction(self, coords, p, x)
 
 
 _RECENT: list[tuple[object, LogDensity]] = []

@@ -32,8 +32,8 @@ def test_posterior_predictive_alpha_and_rhat_on_the_shipped_eeg():
     assert abs(model_peak - data_peak) <= 0.5, (model_peak, data_peak)
 
 
-# R-hat of G is the fragile one (G near its lower bound, on a curved ridge with mu): 100 + 500
-# gave 1.009-1.013 across numerically equivalent builds; 100 + 800 gave 1.0079 (355 s); 200 +
-# 400 gives 1.0067 (246 s), but 1.017 (also at 200 + 600) when the Laplace start was computed
-# by an eigendecomposition instead of inv + cholesky: same maths, other rounding
-WARMUP, DRAWS = 200, 400
+# Sampled in nffit.shear's coordinates (G reflected at 0, the rest sheared along it), 150 +
+# 300 draws gave max R-hat 1.0037 (172 s) with these keys and 1.0083 with others (G and the
+# aperiodic exponent); 350 draws for margin. In the unconstrained space 200 + 400 gave 1.0067,
+# and 1.017 when the Laplace start came out of other (equivalent) rounding: G and mu on a banana.
+WARMUP, DRAWS = 150, 350

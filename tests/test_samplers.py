@@ -27,8 +27,16 @@ def problem():
     return _problem(_synthetic(jax.random.key(3)), free=FREE, fixed={"aperiodic_offset": 0.0, "aperiodic_exponent": 1.5})
 
 
-def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
-    options = dict(chains=2, warmup=30, checkpoint_every=5)
+@pytest.fixture(scope="module")
+def map_fit(problem):
+    return fit_map(problem, jax.random.key(6), starts=4, steps=200, laplace_draws=200)
+
+
+@pytest.mark.parametrize("laplace", [False, True], ids=["prior-start", "map-start"])
+def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, map_fit, laplace, tmp_path):
+    """From prior draws the chains sample the unconstrained space; from a MAP, the sampling
+    coordinates of nffit.shear (G reflected), which the checkpoint must carry."""
+    options = dict(chains=2, warmup=30, checkpoint_every=5, start=map_fit if laplace else None)
     whole = run_nuts_blackjax(problem, jax.random.key(0), draws=10, **options)
     path = tmp_path / "nuts.npz"
     run_nuts_blackjax(problem, jax.random.key(0), draws=5, checkpoint=path, **options)  # "interrupted" after 5
@@ -65,8 +73,10 @@ def test_smc_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def nuts_and_smc(problem):
-    nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=150, draws=250)
+def nuts_and_smc(problem, map_fit):
+    # from the MAP: NUTS samples in nffit.shear's coordinates (G reflected at 0, the rest
+    # sheared along it), SMC in the unconstrained space: their agreement checks the former
+    nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=150, draws=250, start=map_fit)
     smc = run_smc(problem, jax.random.key(5), particles=512)
     return nuts, smc
 
@@ -86,11 +96,11 @@ def test_nuts_and_smc_agree_and_cover_the_truth(nuts_and_smc):
 
 
 @pytest.mark.slow
-def test_every_method_gives_inference_data(problem, nuts_and_smc, tmp_path):
+def test_every_method_gives_inference_data(problem, nuts_and_smc, map_fit, tmp_path):
     import arviz as az
 
     nuts, smc = nuts_and_smc
-    fit = fit_map(problem, jax.random.key(6), starts=4, steps=200, laplace_draws=200)
+    fit = map_fit
     channels, freqs = problem.observed.shape
     for posterior, shape in ((nuts, (2, 250)), (smc, (1, 512)), (from_map(fit), (1, 200))):
         idata = to_inference_data(posterior, problem, jax.random.key(7), prior_draws=100)
