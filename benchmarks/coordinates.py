@@ -1,5 +1,5 @@
 """NUTS's sampling coordinates on the shipped EEG: unconstrained space vs G reflected at 0 with
-the others sheared along it (nffit.shear). Same problem, seed, start and settings; prints
+the others sheared along it (nffit.sampling_coordinates). Same problem, seed, start and settings; prints
 leapfrog steps per draw, effective sample sizes and R-hat, and draws the log density of the
 (G, mu) plane in both coordinates.
 
@@ -28,8 +28,8 @@ from timing import machine, print_table, write_json  # noqa: E402
 
 from nffit.inference import fit_map, make_problem  # noqa: E402
 from nffit.log_density import make_log_density  # noqa: E402
-from nffit.nuts import run_nuts_blackjax, sampling_coordinates  # noqa: E402
-from nffit.shear import to_sampling  # noqa: E402
+from nffit.nuts import coordinates_from_map, run_nuts_blackjax  # noqa: E402
+from nffit.sampling_coordinates import to_sampling  # noqa: E402
 
 
 def plane(density, coords, mode, name_x: str, name_y: str, grid_x, grid_y, sampling: bool) -> np.ndarray:
@@ -83,7 +83,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    coords = sampling_coordinates(problem, start, ("G",))
+    coords = coordinates_from_map(problem, start, ("G",))
     mode = np.asarray(start.mode, np.float32)
     centre = np.asarray(to_sampling(density, coords, jnp.asarray(mode)))
     panels = (((np.linspace(-8, 0, 81), np.linspace(-2.2, 0.2, 81)), False, "unconstrained (what NUTS saw)",

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nffit.inference import FitProblem
-from nffit.log_density import make_log_density, pointwise_loglik, problem_psd
+from nffit.log_density import batched_problem_psd, make_log_density, pointwise_loglik
 from nffit.posterior import Posterior
 
 __all__ = ["to_inference_data", "save_inference_data", "posterior_model_psd"]
@@ -30,7 +30,7 @@ def posterior_model_psd(problem: FitProblem, samples: dict[str, np.ndarray], chu
     lead = np.shape(next(iter(samples.values())))[:2]
     flat = {n: np.asarray(v, np.float32).reshape((-1,) + np.shape(v)[2:]) for n, v in samples.items()}
     size = int(np.prod(lead))
-    evaluate = jax.jit(jax.vmap(lambda values: problem_psd(problem, values)[0]))
+    evaluate = batched_problem_psd(problem)
     parts = []
     for start in range(0, size, chunk):
         part = {n: v[start:start + chunk] for n, v in flat.items()}

@@ -12,7 +12,7 @@ is ``biject_to(prior_k.support)(x_k)``; the log prior includes the log-Jacobian.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,9 +23,10 @@ from jax import Array
 from nffit.likelihood import log_normal_loglik, whittle_gamma_loglik
 from nffit.observation import observe_spectrum
 from nffit.priors import split_values
-from nffit.shear import Coordinates, from_sampling, sampling_log_correction
+from nffit.sampling_coordinates import Coordinates, from_sampling, sampling_log_correction
 
 __all__ = ["LogDensity", "make_log_density", "numpyro_log_density", "model_psd", "model_psd_batch", "problem_psd",
+           "batched_problem_psd",
            "pointwise_loglik"]
 
 
@@ -100,12 +101,25 @@ class LogDensity(NamedTuple):
         return self.logprior(x) + self.loglik(x)
 
     def sampling_logdensity(self, coords: Coordinates, p: Array) -> Array:
-        """The log density in NUTS's sampling coordinates ``p`` (D,) (:mod:`nffit.shear`)."""
+        """The log density in NUTS's sampling coordinates ``p`` (D,) (:mod:`nffit.sampling_coordinates`)."""
         x = from_sampling(self, coords, p)
         return self.logdensity(x) + sampling_log_correction(self, coords, p, x)
 
 
-_RECENT: list[tuple[object, LogDensity]] = []
+_RECENT: dict[str, list] = {"density": [], "psd": []}
+
+
+def _remembered(kind: str, problem, build: Callable[[], Any]):
+    """``build()`` once per problem object (the last few of each kind are kept), so that jitted
+    functions built from a problem compile once per problem, not once per call."""
+    cache = _RECENT[kind]
+    for known, value in cache:
+        if known is problem:
+            return value
+    value = build()
+    if isinstance(problem.observed, np.ndarray):  # not while tracing replicated data
+        cache[:] = ([(problem, value)] + cache)[:4]
+    return value
 
 
 def make_log_density(problem) -> LogDensity:
@@ -115,14 +129,14 @@ def make_log_density(problem) -> LogDensity:
     The same problem object gives the same functions (the last few are remembered), so that
     jitted samplers taking them as static arguments compile once per problem, not per call.
     """
-    for known, density in _RECENT:
-        if known is problem:
-            return density
     build = getattr(problem, "log_density", None)  # a problem defined by a numpyro model (GroupProblem)
-    density = build() if build is not None else _build(problem)
-    if isinstance(problem.observed, np.ndarray):  # not while tracing replicated data
-        _RECENT[:] = ([(problem, density)] + _RECENT)[:4]
-    return density
+    return _remembered("density", problem, build if build is not None else lambda: _build(problem))
+
+
+def batched_problem_psd(problem) -> Callable[[dict], Array]:
+    """:func:`problem_psd` of a batch of positions' values (name -> (B, ...)), jitted once per
+    problem: (B, C, F), or (B, R, C, F) for a group."""
+    return _remembered("psd", problem, lambda: jax.jit(jax.vmap(lambda values: problem_psd(problem, values)[0])))
 
 
 def _build(problem) -> LogDensity:

@@ -25,9 +25,9 @@ from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from nffit.errors import NffitError
 from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
-from nffit.shear import Coordinates, from_sampling, laplace_coordinates, sampling_covariance, to_sampling
+from nffit.sampling_coordinates import Coordinates, from_sampling, laplace_coordinates, sampling_covariance, to_sampling
 
-__all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "sampling_coordinates"]
+__all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "coordinates_from_map"]
 
 STATS = ("diverging", "energy", "acceptance_rate", "n_steps", "tree_depth", "lp", "invalid")
 
@@ -53,11 +53,12 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         draws; with ``resume`` an existing file of the same run is continued
     progress : print one line per block
     reflect : parameters sampled as their constrained value reflected at their lower bound,
-        the others sheared along them by their Laplace slopes (:mod:`nffit.shear`); only with
-        ``start``, and only those free with a finite lower bound. Default G: its posterior
-        often reaches its bound 0, where the straight G-mu ridge of the constrained space is
-        a banana in the unconstrained one (on the shipped EEG this doubles the effective
-        sample size of G and mu per draw). ``()``: sample the unconstrained space itself.
+        the others sheared along them by their Laplace slopes
+        (:mod:`nffit.sampling_coordinates`); only with ``start``, and only those free with a
+        finite lower bound. Default G: its posterior often reaches its bound 0, where the
+        straight G-mu ridge of the constrained space is a banana in the unconstrained one (on
+        the shipped EEG this gives about 4x the effective sample size of G and mu per draw).
+        ``()``: sample the unconstrained space itself.
 
     Returns
     -------
@@ -78,7 +79,7 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     started = time.perf_counter()
 
     if saved is None:
-        coords = sampling_coordinates(problem, start if laplace else None, reflect)
+        coords = coordinates_from_map(problem, start, reflect)
         if laplace:
             x0 = _laplace_positions(density, key_init, chains, start)
             mass = start.covariance if coords is None else sampling_covariance(density, coords, start.mode, start.covariance)
@@ -177,9 +178,9 @@ _draws = jax.jit(nuts_draws, static_argnames=("length",))
 _batched = jax.jit(lambda f, x: jax.vmap(f)(x), static_argnums=0)
 
 
-def sampling_coordinates(problem, start, reflect: Sequence[str] = ("G",)) -> Coordinates | None:
-    """NUTS's sampling coordinates (:mod:`nffit.shear`) for ``problem`` from a MapResult
-    ``start``: ``reflect`` (those free, with a finite lower bound) reflected, the others sheared
+def coordinates_from_map(problem, start, reflect: Sequence[str] = ("G",)) -> Coordinates | None:
+    """NUTS's sampling coordinates (:mod:`nffit.sampling_coordinates`) for ``problem`` from a
+    MapResult ``start``: ``reflect`` (those free, with a finite lower bound) reflected, the others sheared
     by their Laplace slopes. None (sample the unconstrained ``x`` itself) without a start or its
     covariance, with nothing to reflect, or for a density with vector sites (hierarchical)."""
     if start is None or start.covariance is None:

@@ -32,7 +32,7 @@ def test_posterior_predictive_alpha_and_rhat_on_the_shipped_eeg():
     assert abs(model_peak - data_peak) <= 0.5, (model_peak, data_peak)
 
 
-# Sampled in nffit.shear's coordinates (G reflected at 0, the rest sheared along it), 150 +
+# Sampled in nffit.sampling_coordinates's coordinates (G reflected at 0, the rest sheared along it), 150 +
 # 300 draws gave max R-hat 1.0037 (172 s) with these keys and 1.0083 with others (G and the
 # aperiodic exponent); 350 draws for margin. In the unconstrained space 200 + 400 gave 1.0067,
 # and 1.017 when the Laplace start came out of other (equivalent) rounding: G and mu on a banana.

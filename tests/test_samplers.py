@@ -32,11 +32,10 @@ def map_fit(problem):
     return fit_map(problem, jax.random.key(6), starts=4, steps=200, laplace_draws=200)
 
 
-@pytest.mark.parametrize("laplace", [False, True], ids=["prior-start", "map-start"])
-def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, map_fit, laplace, tmp_path):
-    """From prior draws the chains sample the unconstrained space; from a MAP, the sampling
-    coordinates of nffit.shear (G reflected), which the checkpoint must carry."""
-    options = dict(chains=2, warmup=30, checkpoint_every=5, start=map_fit if laplace else None)
+def test_nuts_resumed_from_checkpoint_equals_uninterrupted(problem, map_fit, tmp_path):
+    """From a MAP, as the CLI runs it: in the sampling coordinates of nffit.sampling_coordinates
+    (G reflected), which the checkpoint must carry."""
+    options = dict(chains=2, warmup=30, checkpoint_every=5, start=map_fit)
     whole = run_nuts_blackjax(problem, jax.random.key(0), draws=10, **options)
     path = tmp_path / "nuts.npz"
     run_nuts_blackjax(problem, jax.random.key(0), draws=5, checkpoint=path, **options)  # "interrupted" after 5
@@ -74,7 +73,7 @@ def test_smc_resumed_from_checkpoint_equals_uninterrupted(problem, tmp_path):
 
 @pytest.fixture(scope="module")
 def nuts_and_smc(problem, map_fit):
-    # from the MAP: NUTS samples in nffit.shear's coordinates (G reflected at 0, the rest
+    # from the MAP: NUTS samples in nffit.sampling_coordinates's coordinates (G reflected at 0, the rest
     # sheared along it), SMC in the unconstrained space: their agreement checks the former
     nuts = run_nuts_blackjax(problem, jax.random.key(4), chains=2, warmup=150, draws=250, start=map_fit)
     smc = run_smc(problem, jax.random.key(5), particles=512)

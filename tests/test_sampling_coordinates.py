@@ -1,4 +1,4 @@
-"""NUTS's sampling coordinates (nffit.shear) on a two-parameter toy whose posterior presses
+"""NUTS's sampling coordinates (nffit.sampling_coordinates) on a two-parameter toy whose posterior presses
 against a bound, as G's does on EEG: a coupling-like g in (0, 4) with a half-normal
 likelihood (density non-zero at 0) and m on a straight ridge m = 1 - 0.5 g. References: the
 normaliser of the original density by quadrature, the ridge's slope, and the exact marginal
@@ -15,7 +15,7 @@ from jax.tree_util import Partial
 
 from nffit.log_density import LogDensity
 from nffit.nuts import nuts_draws, nuts_warmup
-from nffit.shear import from_sampling, laplace_coordinates, sampling_covariance, to_sampling
+from nffit.sampling_coordinates import from_sampling, laplace_coordinates, sampling_covariance, to_sampling
 
 PRIORS = {"g": dist.Uniform(0.0, 4.0), "m": dist.Normal(0.0, 3.0)}
 SLOPE, WIDTH, G_SCALE = -0.5, 0.05, 0.5

@@ -66,10 +66,15 @@ def identity_coordinates(dim: int, dtype=jnp.float32) -> Coordinates:
                        jnp.full(dim, jnp.inf, dtype))
 
 
+def _widths(coords: Coordinates) -> tuple[Array, Array]:
+    """(D,) bool: the source has an upper bound; (D,) its width there (1 elsewhere)."""
+    bounded = jnp.isfinite(coords.width)
+    return bounded, jnp.where(bounded, coords.width, 1.0)
+
+
 def _squash(coords: Coordinates, p: Array) -> tuple[Array, Array]:
     """``theta`` of the sources (0 elsewhere) and ``log |d theta / d p|`` (0 elsewhere)."""
-    bounded = jnp.isfinite(coords.width)
-    w = jnp.where(bounded, coords.width, 1.0)
+    bounded, w = _widths(coords)
     r = jnp.abs(p - coords.lower)
     theta = coords.lower + jnp.where(bounded, w * jnp.tanh(r / w), r)
     log_slope = jnp.where(bounded, -2.0 * (jnp.logaddexp(r / w, -r / w) - jnp.log(2.0)), 0.0)  # log sech^2
@@ -82,12 +87,16 @@ def _constrained(density, x: Array) -> Array:
     return jnp.stack([jnp.asarray(values[n], x.dtype) for n in density.names])
 
 
+def _constrain_slopes(density, x: Array) -> Array:
+    """(D,) ``d theta_k / d x_k`` (the bijectors act on one entry each: one forward pass)."""
+    return jax.jvp(lambda y: _constrained(density, y), (x,), (jnp.ones_like(x),))[1]
+
+
 def from_sampling(density, coords: Coordinates, p: Array) -> Array:
     """Sampling coordinates ``p`` (D,) -> unconstrained position ``x`` (D,)."""
     theta, _ = _squash(coords, p)
     x = p + coords.shear @ theta
-    # a source's unconstrained value: invert its bijector where it sits (Newton-free: the
-    # bijector is monotone, so unconstrain the whole dict and keep the sources' entries)
+    # a source's unconstrained value is its bijector's inverse at theta (other entries unused)
     x_source = density.unconstrain({n: theta[i] for i, n in enumerate(density.names)})
     return jnp.where(coords.source, x_source, x)
 
@@ -96,8 +105,7 @@ def to_sampling(density, coords: Coordinates, x: Array) -> Array:
     """Unconstrained position ``x`` (D,) -> sampling coordinates ``p`` (D,) (the sources'
     branch above their lower bounds)."""
     theta = jnp.where(coords.source, _constrained(density, x), 0.0)
-    bounded = jnp.isfinite(coords.width)
-    w = jnp.where(bounded, coords.width, 1.0)
+    bounded, w = _widths(coords)
     r = theta - coords.lower
     p_source = coords.lower + jnp.where(bounded, w * jnp.arctanh(jnp.clip(r / w, -1.0, 1.0)), r)
     return jnp.where(coords.source, p_source, x - coords.shear @ theta)
@@ -106,8 +114,7 @@ def to_sampling(density, coords: Coordinates, x: Array) -> Array:
 def sampling_log_correction(density, coords: Coordinates, p: Array, x: Array) -> Array:
     """``sum_k log |d theta_k / d p_k| - log |d theta_k / d x_k|`` over the sources, for ``x``
     the image of ``p``; -inf where that is not finite (a source at a bound)."""
-    slopes = jax.jvp(lambda y: _constrained(density, y), (x,), (jnp.ones_like(x),))[1]  # diagonal bijectors
-    log_dx = jnp.where(coords.source, jnp.log(jnp.abs(slopes)), 0.0)
+    log_dx = jnp.where(coords.source, jnp.log(jnp.abs(_constrain_slopes(density, x))), 0.0)
     _, log_dp = _squash(coords, p)
     total = jnp.sum(log_dp - log_dx)
     ok = jnp.isfinite(total) & jnp.all(jnp.where(coords.source, jnp.isfinite(x), True))
@@ -131,8 +138,7 @@ def laplace_coordinates(density, mode: np.ndarray, covariance: np.ndarray, sourc
     rest = [i for i in range(dim) if i not in src]
     shear, is_source, lower, width = np.zeros((dim, dim)), np.zeros(dim, bool), np.zeros(dim), np.full(dim, np.inf)
     if src:
-        x = jnp.asarray(mode, jnp.result_type(float))
-        slope = np.asarray(jax.jvp(lambda y: _constrained(density, y), (x,), (jnp.ones_like(x),))[1], float)[src]
+        slope = np.asarray(_constrain_slopes(density, jnp.asarray(mode, jnp.result_type(float))), float)[src]
         if not np.all(np.isfinite(slope) & (np.abs(slope) > 0)):
             return identity_coordinates(dim)
         shear[np.ix_(rest, src)] = covariance[np.ix_(rest, src)] @ np.linalg.inv(covariance[np.ix_(src, src)]) / slope
