@@ -57,7 +57,7 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         (:mod:`nffit.sampling_coordinates`); only with ``start``, and only those free with a
         finite lower bound. Default G: its posterior often reaches its bound 0, where the
         straight G-mu ridge of the constrained space is a banana in the unconstrained one (on
-        the shipped EEG this gives about 4x the effective sample size of G and mu per draw).
+        the shipped EEG this gives 4-13x the effective sample size of G and mu per draw).
         ``()``: sample the unconstrained space itself.
 
     Returns
