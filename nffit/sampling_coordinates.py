@@ -96,8 +96,11 @@ def from_sampling(density, coords: Coordinates, p: Array) -> Array:
     """Sampling coordinates ``p`` (D,) -> unconstrained position ``x`` (D,)."""
     theta, _ = _squash(coords, p)
     x = p + coords.shear @ theta
-    # a source's unconstrained value is its bijector's inverse at theta (other entries unused)
-    x_source = density.unconstrain({n: theta[i] for i, n in enumerate(density.names)})
+    # a source's unconstrained value is its bijector's inverse at theta; the other entries are
+    # unused, filled with their own constrained values so that none is outside its support
+    # (an inverse at 0 such as log 0 would put inf * 0 = NaN into the gradient)
+    values = jnp.where(coords.source, theta, _constrained(density, x))
+    x_source = density.unconstrain({n: values[i] for i, n in enumerate(density.names)})
     return jnp.where(coords.source, x_source, x)
 
 
