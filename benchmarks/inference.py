@@ -1,6 +1,7 @@
 """Inference on the shipped EEG: wall time, ESS/s and R-hat of NUTS, SMC and MAP.
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
+                                   [--methods map,nuts,smc --chain-method vectorized|sequential]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -63,16 +64,20 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=64)
     parser.add_argument("--smc-steps", type=int, default=10, help="random-walk moves per SMC step")
     parser.add_argument("--methods", default="map,nuts,smc")
+    parser.add_argument("--chain-method", default="vectorized", choices=("vectorized", "sequential"),
+                        help="NUTS chains batched (row 'nuts') or one after another (row 'nuts-sequential')")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
     methods = args.methods.split(",")
+    nuts_key = "nuts" if args.chain_method == "vectorized" else "nuts-sequential"
+    ran = [nuts_key if m == "nuts" else m for m in methods]
     # Rows of methods not run this time are kept from the previous file, so that methods can be
     # measured in separate runs (each row carries its own machine).
     kept = []
     if args.json.exists():
-        kept = [row for row in json.loads(args.json.read_text()).get("rows", []) if row.get("key") not in methods]
+        kept = [row for row in json.loads(args.json.read_text()).get("rows", []) if row.get("key") not in ran]
 
     problem = make_problem(occipital_spectrum(args.spectrum))
     data_alpha = peak_frequency(problem.freqs, problem.observed.mean(axis=0), *ALPHA_BAND, interpolate=True)
@@ -88,12 +93,18 @@ def main() -> None:
         start = fit_map(problem, jax.random.key(1), starts=4, steps=200)
         started = time.perf_counter()
         posterior = run_nuts_blackjax(problem, jax.random.key(2), chains=args.chains, warmup=args.warmup,
-                                      draws=args.draws, start=start, checkpoint_every=100, progress=True)
+                                      draws=args.draws, start=start, checkpoint_every=100, progress=True,
+                                      chain_method=args.chain_method)
         wall = time.perf_counter() - started
-        row = summarise("nuts", "NUTS (blackjax)", f"{args.chains} chains x ({args.warmup} warmup + {args.draws})", posterior,
+        row = summarise(nuts_key, f"NUTS (blackjax, {args.chain_method} chains)",
+                        f"{args.chains} chains x ({args.warmup} warmup + {args.draws})", posterior,
                         problem, wall, compile_estimate(posterior.attrs["block_times_s"]))
         row["divergent"] = int(posterior.sample_stats["diverging"].sum())
         row["mean_leapfrog"] = float(posterior.sample_stats["n_steps"].mean())
+        # the vmapped chains step together: an iteration lasts as long as its slowest chain's trajectory
+        row["slowest_chain_leapfrog"] = float(posterior.sample_stats["n_steps"].max(axis=0).mean())
+        row["warmup_s"] = wall - float(np.sum(posterior.attrs["block_times_s"]))
+        row["step_size"] = float(np.mean(posterior.sample_stats["step_size"]))
         rows.append(row)
         print(rows[-1], flush=True)
         write_json(args.json, {"machine": machine(), "data_alpha_hz": data_alpha, "rows": kept + rows, "partial": True})

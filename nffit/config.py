@@ -33,7 +33,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "priors": {},
     "likelihood": {"name": "whittle", "bin_stride": 2, "lognormal_sd": 0.1},
     "method": {"name": "nuts", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 0, "particles": 1024,
-               "map_starts": 16, "map_steps": 300, "checkpoint_every": 100, "reflect": ["G"]},
+               "map_starts": 16, "map_steps": 300, "checkpoint_every": 100, "reflect": ["G"],
+               "chain_method": "vectorized"},
     "output": {"path": "run.nc"},
     "hierarchical": {"enabled": False, "pooled": [], "centred": [], "spread_scale": 0.5},
 }

@@ -56,11 +56,14 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
     from nffit.inference import fit_map, make_problem
     from nffit.inference_data import save_inference_data, to_inference_data
     from nffit.models import get_model
+    from nffit.nuts import CHAIN_METHODS
     from nffit.posterior import from_map
 
     method, model = config["method"], config["model"]
     if method["name"] not in METHODS:
         raise NffitError(f"unknown method {method['name']!r}; choose one of {', '.join(METHODS)}")
+    if method["chain_method"] not in CHAIN_METHODS:
+        raise NffitError(f"[method] chain_method: unknown {method['chain_method']!r}; choose one of {', '.join(CHAIN_METHODS)}")
     out = check_output_path(config["output"]["path"])
     checkpoint = out.with_suffix(".ckpt.npz")
     priors = config["priors"]
@@ -89,7 +92,7 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
         posterior = run_nuts_blackjax(problem, key_run, chains=method["chains"], warmup=method["warmup"],
                                       draws=method["draws"], start=start, checkpoint=checkpoint,
                                       checkpoint_every=method["checkpoint_every"], resume=resume, progress=progress,
-                                      reflect=tuple(reflect))
+                                      reflect=tuple(reflect), chain_method=method["chain_method"])
     else:
         from nffit.smc import run_smc
 

@@ -27,7 +27,7 @@ from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
 from nffit.sampling_coordinates import Coordinates, from_sampling, laplace_coordinates, sampling_covariance, to_sampling
 
-__all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "coordinates_from_map"]
+__all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "coordinates_from_map", "CHAIN_METHODS"]
 
 STATS = ("diverging", "energy", "acceptance_rate", "n_steps", "tree_depth", "lp", "invalid")
 
@@ -35,7 +35,7 @@ STATS = ("diverging", "energy", "acceptance_rate", "n_steps", "tree_depth", "lp"
 def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int = 1000, draws: int = 1000,
                       init_values: Mapping[str, float] | None = None, start=None, checkpoint: str | Path | None = None,
                       checkpoint_every: int = 100, resume: bool = False, progress: bool = False,
-                      reflect: Sequence[str] = ("G",)) -> Posterior:
+                      reflect: Sequence[str] = ("G",), chain_method: str = "vectorized") -> Posterior:
     """NUTS on the analytic spectrum's posterior, ``chains`` chains vectorised.
 
     Parameters
@@ -59,6 +59,10 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         straight G-mu ridge of the constrained space is a banana in the unconstrained one (on
         the shipped EEG this gives 4-13x the effective sample size of G and mu per draw).
         ``()``: sample the unconstrained space itself.
+    chain_method : "vectorized" (default: all chains in one batched call per leapfrog step) or
+        "sequential" (one chain after another; faster on a CPU with few cores, where the
+        vectorised chains wait for the longest trajectory); the same keys, so the same draws up
+        to rounding (:data:`CHAIN_METHODS`)
 
     Returns
     -------
@@ -68,13 +72,15 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     from nffit.inference import require_gradients
 
     require_gradients(problem, "NUTS")
+    if chain_method not in CHAIN_METHODS:
+        raise NffitError(f"chain_method must be one of {', '.join(CHAIN_METHODS)}, got {chain_method!r}")
     density = make_log_density(problem)
     key_init, key_warmup, key_draws = jax.random.split(rng_key, 3)
     laplace = start is not None and start.covariance is not None
     tag = run_fingerprint(problem, rng_key, {"method": "nuts", "chains": chains, "warmup": warmup,
                                              "init": dict(init_values or {}),
                                              "start": None if start is None else np.asarray(start.mode).tolist(),
-                                             "reflect": list(reflect) if laplace else []})
+                                             "reflect": list(reflect) if laplace else [], "chain_method": chain_method})
     saved = load_checkpoint(checkpoint, tag) if (checkpoint and resume) else None
     started = time.perf_counter()
 
@@ -87,7 +93,8 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         else:
             x0, mass = _initial_positions(density, key_init, chains, init_values), None
         p0 = x0 if coords is None else jax.vmap(lambda x: to_sampling(density, coords, x))(x0)
-        state, step_size, inverse_mass = _warmup(_sampling_logdensity(density, coords), key_warmup, p0, warmup, mass)
+        state, step_size, inverse_mass = _warmup(_sampling_logdensity(density, coords), key_warmup, p0, steps=warmup,
+                                                 inverse_mass=mass, chain_method=chain_method)
         saved = {"position": state.position, "logdensity": state.logdensity, "grad": state.logdensity_grad,
                  "step_size": step_size, "inverse_mass_matrix": inverse_mass,
                  **({} if coords is None else {f"coords_{k}": v for k, v in coords._asdict().items()}),
@@ -104,7 +111,8 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     step_size, inverse_mass = jnp.asarray(saved["step_size"]), jnp.asarray(saved["inverse_mass_matrix"])
     coords = Coordinates(*(jnp.asarray(saved[f"coords_{k}"]) for k in Coordinates._fields)) if "coords_shear" in saved else None
     logdensity = _sampling_logdensity(density, coords)
-    run_block = functools.partial(_draws, logdensity, key_draws, step_size=step_size, inverse_mass=inverse_mass)
+    run_block = functools.partial(_draws, logdensity, key_draws, step_size=step_size, inverse_mass=inverse_mass,
+                                  chain_method=chain_method)
     done, block_times = saved["samples"].shape[1], []
     while done < draws:
         length = min(checkpoint_every, draws - done)
@@ -133,10 +141,27 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
                      {"wall_time_s": time.perf_counter() - started, "block_times_s": block_times})
 
 
-def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None):
-    """Window adaptation of every chain (vmapped) with a dense mass matrix: positions ``x0``
+CHAIN_METHODS = ("vectorized", "sequential")
+"""How chains share the machine: ``vectorized``, every chain in one batched log-density call
+per leapfrog step (the batch axis; in lockstep, so an iteration lasts as long as the longest
+trajectory of any chain: the right choice on GPUs), or ``sequential``, one chain after another
+(each iteration as long as its own trajectory; on a CPU with few cores a batch of chains costs
+about as much as the chains one by one, so the lockstep's idle steps are pure loss there)."""
+
+
+def _over_chains(fn, chain_method: str):
+    """``fn`` mapped over the leading (chain) axis of its arguments, vmapped or one chain after another."""
+    if chain_method == "vectorized":
+        return jax.vmap(fn)
+    return lambda *args: jax.lax.map(lambda a: fn(*a), args)
+
+
+def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None,
+                chain_method: str = "vectorized"):
+    """Window adaptation of every chain with a dense mass matrix: positions ``x0``
     (chains, D) -> (HMCState, step_size (chains,), inverse_mass_matrix (chains, D, D)),
-    optionally starting from ``inverse_mass`` (D, D). Pure; jit it.
+    optionally starting from ``inverse_mass`` (D, D); chains as ``chain_method`` says
+    (:data:`CHAIN_METHODS`). Pure; jit it.
 
     Dense, because the posteriors have strong linear correlations (G with mu, the aperiodic
     offset with its exponent: -0.94 and 0.94 on the shipped EEG), which a diagonal metric
@@ -144,17 +169,21 @@ def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass:
     adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=False,
                                        initial_inverse_mass_matrix=inverse_mass,
                                        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn())
-    state, params = jax.vmap(lambda k, x: adapt.run(k, x, num_steps=steps)[0])(jax.random.split(rng_key, x0.shape[0]), x0)
+    run = _over_chains(lambda k, x: adapt.run(k, x, num_steps=steps)[0], chain_method)
+    state, params = run(jax.random.split(rng_key, x0.shape[0]), x0)
     return state, params["step_size"], params["inverse_mass_matrix"]
 
 
-def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass: Array, start, length: int):
-    """Draws ``start .. start + length - 1`` of every chain; draw ``i`` uses ``fold_in(rng_key, i)``.
+def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass: Array, start, length: int,
+               chain_method: str = "vectorized"):
+    """Draws ``start .. start + length - 1`` of every chain; draw ``i`` of chain ``c`` uses key
+    ``c`` of ``split(fold_in(rng_key, i), chains)`` whatever the ``chain_method``.
 
     Returns the last state and ``(positions (length, chains, D), stats)`` with stats in the
     order of ``STATS``, each (length, chains). Pure; jit it.
     """
     chains = step_size.shape[0]
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(rng_key, i), chains))(start + jnp.arange(length))
 
     def one_chain(key, state, step_size, inverse_mass):
         new, info = blackjax.nuts(logdensity, step_size, inverse_mass).step(key, state)
@@ -164,17 +193,20 @@ def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass
                  info.num_trajectory_expansions, new.logdensity, invalid)
         return new, (new.position, stats)
 
-    def body(state, i):
-        keys = jax.random.split(jax.random.fold_in(rng_key, i), chains)
-        return jax.vmap(one_chain)(keys, state, step_size, inverse_mass)
+    if chain_method == "vectorized":
+        return jax.lax.scan(lambda state, k: jax.vmap(one_chain)(k, state, step_size, inverse_mass), state, keys)
 
-    return jax.lax.scan(body, state, start + jnp.arange(length))
+    def chain(keys, state, step_size, inverse_mass):  # (length,) keys of one chain
+        return jax.lax.scan(lambda state, k: one_chain(k, state, step_size, inverse_mass), state, keys)
+
+    last, out = _over_chains(chain, chain_method)(jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass)
+    return last, jax.tree.map(lambda y: jnp.swapaxes(y, 0, 1), out)  # (length, chains, ...)
 
 
 # the log density is a jax.tree_util.Partial: its function static (one compilation per
 # problem), the coordinates' arrays traced
-_warmup = jax.jit(nuts_warmup, static_argnums=(3,))
-_draws = jax.jit(nuts_draws, static_argnames=("length",))
+_warmup = jax.jit(nuts_warmup, static_argnames=("steps", "chain_method"))
+_draws = jax.jit(nuts_draws, static_argnames=("length", "chain_method"))
 _batched = jax.jit(lambda f, x: jax.vmap(f)(x), static_argnums=0)
 
 

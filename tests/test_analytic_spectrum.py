@@ -125,6 +125,32 @@ def test_batched_parameters_and_gradient():
         np.testing.assert_allclose(float(grad[k]), float(fd), rtol=1e-5, atol=1e-8, err_msg=name)
 
 
+def test_gradient_with_gain_sparse_weights_and_self_connection():
+    """The hand-written reverse mode of the sensor PSD (non-zero weights only, a self-connection,
+    a gain, a batch of two) against central finite differences."""
+    weights = np.array([[0.3, 1.0, 0.0], [0.7, 0.0, 0.4], [0.0, 0.9, 0.0]])
+    lengths = np.array([[5.0, 25.0, 60.0], [35.0, 0.0, 40.0], [60.0, 20.0, 0.0]])  # not symmetric
+    conn = Connectome(weights, lengths, ("a", "b", "c"), None)
+    gain = np.array([[1.0, -0.5, 0.2], [0.3, 0.8, -1.1]])
+    spectrum = make_analytic_spectrum(conn, FREQS, gain=gain, dtype=jnp.float64)
+    names = ("G", "mu", "speed", "sigma")
+    theta = jnp.array([[1.2, 0.65, 3.0, 0.05], [0.8, 0.7, 6.0, 0.07]])
+    weight = jnp.linspace(0.0, 1.0, FREQS.size)
+
+    def loss(t):
+        out = spectrum(JansenRitParams(**{n: t[:, k] for k, n in enumerate(names)}))
+        assert out.psd.shape == (2, 2, FREQS.size)
+        return jnp.sum(jnp.log(out.psd) * weight)
+
+    assert bool(spectrum(JansenRitParams(**{n: theta[:, k] for k, n in enumerate(names)})).valid.all())
+    grad = jax.grad(loss)(theta)
+    for b in range(2):
+        for k, name in enumerate(names):
+            e = jnp.zeros_like(theta).at[b, k].set(1e-6 * theta[b, k])
+            fd = (loss(theta + e) - loss(theta - e)) / (2e-6 * theta[b, k])
+            np.testing.assert_allclose(float(grad[b, k]), float(fd), rtol=1e-5, atol=1e-8, err_msg=f"{name}[{b}]")
+
+
 def _compare_with_simulation(conn, params, batch, duration_ms):
     fs, nperseg = 250.0, 1000
     sim = make_simulator(conn, duration_ms=duration_ms, transient_ms=2000.0, fs=fs)

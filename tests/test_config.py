@@ -68,6 +68,10 @@ def test_cli_fit_reports_config_errors_in_one_line(tmp_path, capsys):
     assert main(["fit", "data/S001R02.edf", "--config", str(path), "-o", str(tmp_path / "run.nc")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "reflect: 'g' is not a free parameter" in err[0]
+    path.write_text("[method]\nchain_method = 'vectorised'\n")  # British spelling: one line, choices named
+    assert main(["fit", "data/S001R02.edf", "--config", str(path), "-o", str(tmp_path / "run.nc")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'vectorised'" in err[0] and "sequential" in err[0]
     assert main(["fit", str(tmp_path / "missing.edf"), "-o", str(tmp_path / "run.nc")]) == 2
     assert "missing.edf" in capsys.readouterr().err
     assert not (tmp_path / "run.nc").exists()
