@@ -118,69 +118,6 @@ def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
     return jax.tree.map(lambda y: y.reshape((chunks * size,) + y.shape[2:])[:n], out)
 
 
-def _make_network_psd(weights: Array, lengths: Array, readout: Array, complex_dtype: Any) -> Callable[..., Array]:
-    r"""``psd(w, den, cnum, num, G, speed, noise_var) -> (B, C)``: the sensor PSD at one angular
-    frequency ``w`` (rad/ms) from the nodes' transfers at ``s = iw`` (``den`` ``d``, ``cnum``
-    ``m``, ``num`` ``n``: (B, N) complex), G (B,), speed (B,) mm/ms and the input noise
-    variances (B, N), with a hand-written derivative.
-
-    Value: ``A = diag(d) - G (W o E) diag(m)`` with ``E_ij = exp(-i w L_ij / speed)`` evaluated
-    only where ``W_ij != 0`` (27 % of tvb76) and scattered into ``A^T`` directly, then
-    ``X = A^{-T} (Gamma diag(n))^T`` by one LU and ``P_c = (2/1000) sum_k sigma_k^2 |X_kc|^2``.
-    Derivative (forward mode; JAX transposes it for the gradient): ``dX = A^{-T} (dB - dA^T X)``
-    with ``dA^T X`` assembled from ``U = (W o E)^T X`` and ``V = (W o E o L)^T X`` (N^2 C each,
-    computed once with the value) and the tangents of d, m, G and speed, which are vectors: no
-    N^2-sized tangent or cotangent is ever formed, where automatic differentiation of the
-    construction of ``A`` runs a chain of them. On tvb76 (4 chains, 39 frequencies, one core)
-    value and gradient take about 20 % less time: the spectrum is bound by memory traffic on
-    small CPUs, so every N^2 pass counts. Forward mode stays available (``jax.hessian`` for
-    the Laplace approximation).
-    """
-    n = weights.shape[0]
-    rows, cols = np.nonzero(np.asarray(weights))
-    transposed = jnp.asarray(cols * n + rows)  # entry (i, j) of W at (j, i) of the flattened A^T
-    w_nz = jnp.asarray(np.asarray(weights)[rows, cols])
-    l_nz = jnp.asarray(np.asarray(lengths)[rows, cols])
-    lengths_t = jnp.asarray(np.asarray(lengths).T)
-
-    def dense_t(values):  # (..., nnz) -> (..., N, N), transposed
-        zeros = jnp.zeros(values.shape[:-1] + (n * n,), values.dtype)
-        flat = zeros.at[..., transposed].set(values, unique_indices=True)
-        return flat.reshape(values.shape[:-1] + (n, n))
-
-    def phases(w, speed):  # W o E at the non-zeros, (B, nnz)
-        return w_nz * jnp.exp(-1j * w * l_nz / speed[:, None]).astype(complex_dtype)
-
-    def solve(w, den, cnum, num, g, speed, noise_var):
-        coupled_t = dense_t(phases(w, speed))  # (W o E)^T, (B, N, N)
-        a_t = jax.vmap(jnp.diag)(den) - (g[:, None] * cnum)[:, :, None] * coupled_t
-        factors = jax.scipy.linalg.lu_factor(a_t)
-        x = jax.scipy.linalg.lu_solve(factors, num[:, :, None] * readout.T[None])  # (B, N, C)
-        power = x.real**2 + x.imag**2
-        return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, noise_var), (coupled_t, factors, x, power)
-
-    @jax.custom_jvp
-    def psd(w, den, cnum, num, g, speed, noise_var):
-        return solve(w, den, cnum, num, g, speed, noise_var)[0]
-
-    @psd.defjvp
-    def psd_jvp(primals, tangents):
-        w, den, cnum, num, g, speed, noise_var = primals
-        _, d_den, d_cnum, d_num, d_g, d_speed, d_var = tangents
-        out, (coupled_t, factors, x, power) = solve(*primals)
-        u = coupled_t @ x  # (W o E)^T X, (B, N, C)
-        v = (coupled_t * lengths_t) @ x  # (W o E o L)^T X
-        # dA^T X, row i: dd_i X_i - (dG m_i + G dm_i) U_i - G m_i (i w dspeed / speed^2) V_i
-        d_ax = (d_den[:, :, None] * x - (d_g[:, None] * cnum + g[:, None] * d_cnum)[:, :, None] * u
-                - (g[:, None] * cnum * (1j * w * d_speed / speed**2)[:, None])[:, :, None] * v)
-        d_x = jax.scipy.linalg.lu_solve(factors, d_num[:, :, None] * readout.T[None] - d_ax)
-        d_power = 2.0 * jnp.real(jnp.conj(x) * d_x)
-        return out, ONE_SIDED_PER_HZ * (jnp.einsum("bnc,bn->bc", d_power, noise_var)
-                                        + jnp.einsum("bnc,bn->bc", power, d_var))
-
-    return psd
-
-
 SMALL_GAIN_MARGIN = 0.9
 """Perron-root bound below which the network factor is known not to wind (the margin covers
 the node gain's maximum taken on a grid)."""
@@ -419,7 +356,6 @@ def make_analytic_spectrum(
         if gain.ndim != 2 or gain.shape[1] != n or not np.all(np.isfinite(gain)):
             raise NffitError(f"gain must be a finite (channels, {n}) matrix, got shape {gain.shape}")
     readout = jnp.asarray(np.eye(n) if gain is None else gain, complex_dtype)  # (C, N)
-    network_psd = _make_network_psd(weights, lengths, readout, complex_dtype)
     omega = jnp.asarray(2.0 * np.pi * freqs / 1000.0, dtype)
     n_grid = int(math.floor(stability_fmax / stability_df)) + 1
     omega_grid = jnp.asarray(2.0 * np.pi * stability_df * np.arange(n_grid) / 1000.0, dtype)
@@ -484,12 +420,12 @@ def make_analytic_spectrum(
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
         network_turn = native_batch(network_winding)(v_c, full_params, tau_c, small_gain)
 
-        g = jnp.broadcast_to(params.G, (batch,))
-
         def psd_at(w):
-            num, coupling_num, den = (jnp.broadcast_to(x, v.shape).astype(complex_dtype).T
-                                      for x in model.transfers(1j * w, v, params))  # (B, N) each
-            return network_psd(w, den, coupling_num, num, g, speed, noise_var)
+            a, num, _ = system(w, v, params, tau)
+            # rows of Gamma diag(n) A^{-1}: solve A^T X = (Gamma diag(n))^T, X (B, N, C)
+            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), num[:, :, None] * readout.T[None].astype(complex_dtype))
+            power = x.real**2 + x.imag**2
+            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, noise_var)
 
         # The spectrum's solves start only after the stability solves (and its gradient's
         # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's

@@ -36,7 +36,7 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
                       init_values: Mapping[str, float] | None = None, start=None, checkpoint: str | Path | None = None,
                       checkpoint_every: int = 100, resume: bool = False, progress: bool = False,
                       reflect: Sequence[str] = ("G",), chain_method: str = "vectorized") -> Posterior:
-    """NUTS on the analytic spectrum's posterior, ``chains`` chains vectorised.
+    """NUTS on the analytic spectrum's posterior, ``chains`` chains (vectorised by default).
 
     Parameters
     ----------
@@ -196,10 +196,11 @@ def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass
     if chain_method == "vectorized":
         return jax.lax.scan(lambda state, k: jax.vmap(one_chain)(k, state, step_size, inverse_mass), state, keys)
 
-    def chain(keys, state, step_size, inverse_mass):  # (length,) keys of one chain
+    def chain(args):  # all draws of one chain: (length,) keys
+        keys, state, step_size, inverse_mass = args
         return jax.lax.scan(lambda state, k: one_chain(k, state, step_size, inverse_mass), state, keys)
 
-    last, out = _over_chains(chain, chain_method)(jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass)
+    last, out = jax.lax.map(chain, (jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass))
     return last, jax.tree.map(lambda y: jnp.swapaxes(y, 0, 1), out)  # (length, chains, ...)
 
 
