@@ -30,7 +30,7 @@ from timing import machine, print_table, write_json  # noqa: E402
 from nffit.eeg import ALPHA_BAND  # noqa: E402
 from nffit.inference import fit_map, make_problem  # noqa: E402
 from nffit.inference_data import to_inference_data  # noqa: E402
-from nffit.nuts import run_nuts_blackjax  # noqa: E402
+from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax  # noqa: E402
 from nffit.posterior import from_map  # noqa: E402
 from nffit.smc import run_smc  # noqa: E402
 from nffit.welch import peak_frequency  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=64)
     parser.add_argument("--smc-steps", type=int, default=10, help="random-walk moves per SMC step")
     parser.add_argument("--methods", default="map,nuts,smc")
-    parser.add_argument("--chain-method", default="vectorized", choices=("vectorized", "sequential"),
+    parser.add_argument("--chain-method", default="vectorized", choices=CHAIN_METHODS,
                         help="NUTS chains batched (row 'nuts') or one after another (row 'nuts-sequential')")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")

@@ -149,13 +149,6 @@ trajectory of any chain: the right choice on GPUs), or ``sequential``, one chain
 about as much as the chains one by one, so the lockstep's idle steps are pure loss there)."""
 
 
-def _over_chains(fn, chain_method: str):
-    """``fn`` mapped over the leading (chain) axis of its arguments, vmapped or one chain after another."""
-    if chain_method == "vectorized":
-        return jax.vmap(fn)
-    return lambda *args: jax.lax.map(lambda a: fn(*a), args)
-
-
 def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None,
                 chain_method: str = "vectorized"):
     """Window adaptation of every chain with a dense mass matrix: positions ``x0``
@@ -169,8 +162,11 @@ def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass:
     adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=False,
                                        initial_inverse_mass_matrix=inverse_mass,
                                        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn())
-    run = _over_chains(lambda k, x: adapt.run(k, x, num_steps=steps)[0], chain_method)
-    state, params = run(jax.random.split(rng_key, x0.shape[0]), x0)
+    keys = jax.random.split(rng_key, x0.shape[0])
+    if chain_method == "vectorized":
+        state, params = jax.vmap(lambda k, x: adapt.run(k, x, num_steps=steps)[0])(keys, x0)
+    else:
+        state, params = jax.lax.map(lambda kx: adapt.run(*kx, num_steps=steps)[0], (keys, x0))
     return state, params["step_size"], params["inverse_mass_matrix"]
 
 

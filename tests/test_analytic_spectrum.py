@@ -126,8 +126,8 @@ def test_batched_parameters_and_gradient():
 
 
 def test_gradient_with_gain_sparse_weights_and_self_connection():
-    """The hand-written reverse mode of the sensor PSD (non-zero weights only, a self-connection,
-    a gain, a batch of two) against central finite differences."""
+    """The sensor PSD's gradient (a gain, a zero weight, a self-connection, non-symmetric
+    lengths, a batch of two) against central finite differences."""
     weights = np.array([[0.3, 1.0, 0.0], [0.7, 0.0, 0.4], [0.0, 0.9, 0.0]])
     lengths = np.array([[5.0, 25.0, 60.0], [35.0, 0.0, 40.0], [60.0, 20.0, 0.0]])  # not symmetric
     conn = Connectome(weights, lengths, ("a", "b", "c"), None)

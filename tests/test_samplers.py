@@ -52,7 +52,7 @@ def test_sequential_chains_give_the_vectorized_draws():
     agree to rounding (float64), and the draws have its covariance."""
     import jax.numpy as jnp
 
-    from nffit.nuts import nuts_draws, nuts_warmup
+    from nffit.nuts import _draws, _warmup  # the jitted forms run_nuts_blackjax uses
 
     cov = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, -0.3], [0.0, -0.3, 0.5]])
     precision = jnp.asarray(np.linalg.inv(cov))
@@ -60,10 +60,9 @@ def test_sequential_chains_give_the_vectorized_draws():
     x0 = jax.random.normal(jax.random.key(1), (3, 3))
     runs = {}
     for method in ("vectorized", "sequential"):
-        state, step, mass = jax.jit(nuts_warmup, static_argnames=("steps", "chain_method"))(
-            logdensity, jax.random.key(2), x0, steps=100, chain_method=method)
-        last, (positions, stats) = jax.jit(nuts_draws, static_argnames=("length", "chain_method"))(
-            logdensity, jax.random.key(3), state, step, mass, 0, length=400, chain_method=method)
+        state, step, mass = _warmup(logdensity, jax.random.key(2), x0, steps=100, chain_method=method)
+        last, (positions, stats) = _draws(logdensity, jax.random.key(3), state, step, mass, 0, length=400,
+                                          chain_method=method)
         runs[method] = (np.asarray(step), np.asarray(positions), np.asarray(stats[3]), np.asarray(last.position))
     for a, b in zip(runs["vectorized"], runs["sequential"]):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)  # summation order differs: rounding
