@@ -1,7 +1,7 @@
 """Inference on the shipped EEG: wall time, ESS/s and R-hat of NUTS, SMC and MAP.
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
-                                   [--methods map,nuts,smc --chain-method vectorized|sequential]
+                                   [--methods map,nuts,smc --chain-method vectorized|sequential|parallel]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -30,9 +30,8 @@ from timing import machine, print_table, write_json  # noqa: E402
 from nffit.eeg import ALPHA_BAND  # noqa: E402
 from nffit.inference import fit_map, make_problem  # noqa: E402
 from nffit.inference_data import to_inference_data  # noqa: E402
-from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax  # noqa: E402
 from nffit.posterior import from_map  # noqa: E402
-from nffit.smc import run_smc  # noqa: E402
+from nffit.sharding import use_cpu_cores  # noqa: E402
 from nffit.welch import peak_frequency  # noqa: E402
 
 
@@ -64,14 +63,23 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=64)
     parser.add_argument("--smc-steps", type=int, default=10, help="random-walk moves per SMC step")
     parser.add_argument("--methods", default="map,nuts,smc")
-    parser.add_argument("--chain-method", default="vectorized", choices=CHAIN_METHODS,
-                        help="NUTS chains batched (row 'nuts') or one after another (row 'nuts-sequential')")
+    parser.add_argument("--chain-method", default="vectorized",
+                        help="NUTS chains batched (row 'nuts'), one after another (row 'nuts-sequential') or split "
+                        "over one JAX device per core (row 'nuts-parallel')")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
+    if args.chain_method == "parallel":
+        use_cpu_cores()  # one JAX device per core; before blackjax, whose import starts JAX
+    from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax
+    from nffit.smc import run_smc
+
+    if args.chain_method not in CHAIN_METHODS:
+        parser.error(f"--chain-method: choose one of {', '.join(CHAIN_METHODS)}")
+
     methods = args.methods.split(",")
-    nuts_key = "nuts" if args.chain_method == "vectorized" else "nuts-sequential"
+    nuts_key = "nuts" if args.chain_method == "vectorized" else f"nuts-{args.chain_method}"
     ran = [nuts_key if m == "nuts" else m for m in methods]
     # Rows of methods not run this time are kept from the previous file, so that methods can be
     # measured in separate runs (each row carries its own machine).

@@ -103,8 +103,9 @@ class AnalyticSpectrum(NamedTuple):
 
 
 def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
-    """``lax.map(fn, xs)`` over chunks of at most ``size`` (vmapped inside), the chunks as equal
-    as possible (20 items in chunks of 16 run as 2 x 10, not 2 x 16 with 12 of padding).
+    """``fn`` of chunks of at most ``size`` items of ``xs`` (``fn`` maps a chunk (K, ...) to
+    outputs with leading axis K), one chunk after another, the chunks as equal as possible
+    (20 items in chunks of 16 run as 2 x 10, not 2 x 16 with 12 of padding).
 
     Unlike ``lax.map(..., batch_size=...)`` there is no separate remainder computation: two
     batched LAPACK kernels that XLA runs concurrently deadlock jax 0.10's CPU thread pool.
@@ -114,8 +115,27 @@ def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
     chunks = -(-n // size)
     size = -(-n // chunks)
     padded = jnp.concatenate([xs, jnp.repeat(xs[-1:], chunks * size - n, axis=0)])
-    out = lax.map(jax.vmap(fn), padded.reshape((chunks, size) + xs.shape[1:]))
+    out = lax.map(fn, padded.reshape((chunks, size) + xs.shape[1:]))
     return jax.tree.map(lambda y: y.reshape((chunks * size,) + y.shape[2:])[:n], out)
+
+
+def _one_matrix_at_a_time() -> bool:
+    """True on a CPU split into several devices (:func:`nffit.sharding.use_cpu_cores`): there
+    batched LAPACK kernels of two devices running at once deadlock jax 0.10 (single-matrix
+    calls do not: tested in tests/test_sharding.py)."""
+    return jax.default_backend() == "cpu" and jax.local_device_count() > 1
+
+
+def _lapack(fn: Callable[..., Any], *matrices: Array) -> Any:
+    """``fn(*matrices)`` over their common leading batch axes; under
+    :func:`_one_matrix_at_a_time` one matrix per LAPACK call (``lax.map`` over the batch, so
+    that only the call itself loops, the rest of the computation stays batched)."""
+    batch = matrices[0].shape[:-2]
+    if not _one_matrix_at_a_time() or math.prod(batch) <= 1:
+        return fn(*matrices)
+    flat = [m.reshape((-1,) + m.shape[len(batch):]) for m in matrices]
+    out = lax.map(lambda ms: fn(*ms), flat)
+    return jax.tree.map(lambda y: y.reshape(batch + y.shape[1:]), out)
 
 
 SMALL_GAIN_MARGIN = 0.9
@@ -270,7 +290,7 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
 
     def newton(v):
         residual, jac = residual_and_jacobian(v)
-        return v - jnp.linalg.solve(jac, jnp.moveaxis(residual, -1, 0)[..., None])[..., 0].T
+        return v - _lapack(jnp.linalg.solve, jac, jnp.moveaxis(residual, -1, 0)[..., None])[..., 0].T
 
     frozen = lax.stop_gradient(params)
     uncoupled = jnp.broadcast_to(jnp.asarray(model.constant_input(frozen), weights.dtype), (n, batch))
@@ -362,11 +382,14 @@ def make_analytic_spectrum(
     omega_nodes = jnp.asarray(2.0 * np.pi * np.linspace(0.0, stability_fmax, 10 * n_grid) / 1000.0, dtype)
 
     def chunk(batch: int) -> int:
-        """Frequencies per solve: ``freq_batch``, or as many as fit in 32 MiB of A(w)."""
+        """Frequencies per chunk: ``freq_batch``, or as many as fit in 32 MiB of A(w)."""
         return freq_batch or max(1, (32 << 20) // (batch * n * n * jnp.dtype(complex_dtype).itemsize))
 
     def system(w, v, params, tau):
-        """A(w) = diag(d) - K(w) diag(m), (B, N, N), and the LFP numerators n(iw) (B, N)."""
+        """A(w) = diag(d) - K(w) diag(m), (B, N, N), and the LFP numerators n(iw) (B, N), and
+        the denominators d(iw) (B, N); with a chunk of frequencies w (K,) a leading K axis."""
+        if jnp.ndim(w):
+            return jax.vmap(lambda w: system(w, v, params, tau))(w)
         s = 1j * w
         num, coupling_num, den = (jnp.broadcast_to(x, v.shape).astype(complex_dtype)
                                   for x in model.transfers(s, v, params))  # (N, B) each
@@ -391,8 +414,8 @@ def make_analytic_spectrum(
 
         def network_phase(w, v_c, p_c, tau_c):
             a, _, den = system(w, v_c, p_c, tau_c)
-            relative = a / den[:, None, :]  # I - K diag(m / d)
-            return jnp.angle(jnp.linalg.slogdet(relative)[0])
+            relative = a / den[..., None, :]  # I - K diag(m / d)
+            return jnp.angle(_lapack(jnp.linalg.slogdet, relative)[0])
 
         def winding(args):
             return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, chunk(args[0].shape[-1])))
@@ -420,12 +443,12 @@ def make_analytic_spectrum(
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
         network_turn = native_batch(network_winding)(v_c, full_params, tau_c, small_gain)
 
-        def psd_at(w):
+        def psd_at(w):  # a chunk of frequencies (K,) -> (K, B, C)
             a, num, _ = system(w, v, params, tau)
-            # rows of Gamma diag(n) A^{-1}: solve A^T X = (Gamma diag(n))^T, X (B, N, C)
-            x = jnp.linalg.solve(jnp.swapaxes(a, -1, -2), num[:, :, None] * readout.T[None].astype(complex_dtype))
+            # rows of Gamma diag(n) A^{-1}: solve A^T X = (Gamma diag(n))^T, X (K, B, N, C)
+            x = _lapack(jnp.linalg.solve, jnp.swapaxes(a, -1, -2), num[..., None] * readout.T.astype(complex_dtype))
             power = x.real**2 + x.imag**2
-            return ONE_SIDED_PER_HZ * jnp.einsum("bnc,bn->bc", power, noise_var)
+            return ONE_SIDED_PER_HZ * jnp.einsum("kbnc,bn->kbc", power, noise_var)
 
         # The spectrum's solves start only after the stability solves (and its gradient's
         # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's

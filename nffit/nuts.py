@@ -1,7 +1,7 @@
-"""blackjax NUTS with window adaptation; all chains are one vmapped (batched) log density.
+"""blackjax NUTS with window adaptation; the chains are one vmapped (batched) log density, or
+run one after another, or split over the local devices (:data:`CHAIN_METHODS`).
 
-Warmup (Stan-style windows: step size and diagonal mass matrix) runs per chain under
-``jax.vmap``; sampling runs in blocks of ``checkpoint_every`` draws, one jitted ``lax.scan``
+Warmup (Stan-style windows: step size and dense mass matrix) runs per chain; sampling runs in blocks of ``checkpoint_every`` draws, one jitted ``lax.scan``
 per block. Draw ``i`` of every chain uses ``fold_in(key, i)``, so the draws do not depend on
 the block size, and a run resumed from its checkpoint gives the same numbers as one that was
 never interrupted.
@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+from jax.sharding import PartitionSpec
 from jax.tree_util import Partial
 
 from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
@@ -26,6 +27,7 @@ from nffit.errors import NffitError
 from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
 from nffit.sampling_coordinates import Coordinates, from_sampling, laplace_coordinates, sampling_covariance, to_sampling
+from nffit.sharding import chain_mesh
 
 __all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "coordinates_from_map", "CHAIN_METHODS"]
 
@@ -59,10 +61,12 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         straight G-mu ridge of the constrained space is a banana in the unconstrained one (on
         the shipped EEG this gives 4-13x the effective sample size of G and mu per draw).
         ``()``: sample the unconstrained space itself.
-    chain_method : "vectorized" (default: all chains in one batched call per leapfrog step) or
+    chain_method : "vectorized" (default: all chains in one batched call per leapfrog step),
         "sequential" (one chain after another; faster on a CPU with few cores, where the
-        vectorised chains wait for the longest trajectory); the same keys, so the same draws up
-        to rounding (:data:`CHAIN_METHODS`)
+        vectorised chains wait for the longest trajectory) or "parallel" (the chains split
+        over the local devices, each running its share one after another: on a CPU split with
+        :func:`nffit.sharding.use_cpu_cores`, the fastest there); the same keys, so the same
+        draws up to rounding (:data:`CHAIN_METHODS`)
 
     Returns
     -------
@@ -141,12 +145,26 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
                      {"wall_time_s": time.perf_counter() - started, "block_times_s": block_times})
 
 
-CHAIN_METHODS = ("vectorized", "sequential")
+CHAIN_METHODS = ("vectorized", "sequential", "parallel")
 """How chains share the machine: ``vectorized``, every chain in one batched log-density call
 per leapfrog step (the batch axis; in lockstep, so an iteration lasts as long as the longest
-trajectory of any chain: the right choice on GPUs), or ``sequential``, one chain after another
+trajectory of any chain: the right choice on GPUs); ``sequential``, one chain after another
 (each iteration as long as its own trajectory; on a CPU with few cores a batch of chains costs
-about as much as the chains one by one, so the lockstep's idle steps are pure loss there)."""
+about as much as the chains one by one, so the lockstep's idle steps are pure loss there); or
+``parallel``, the chains split over the local devices, each device running its share one after
+another (on a CPU split into one device per core with :func:`nffit.sharding.use_cpu_cores`:
+one chain's log density uses one core, so two cores run two chains at once)."""
+
+
+def _per_chain(fn, args, chain_method: str):
+    """``fn`` over the leading (chain) axis of ``args``, one chain after another; with
+    ``"parallel"`` each device of :func:`nffit.sharding.chain_mesh` maps over its share."""
+    run = lambda a: jax.lax.map(fn, a)
+    if chain_method == "parallel":
+        mesh = chain_mesh(jax.tree.leaves(args)[0].shape[0])
+        run = jax.shard_map(run, mesh=mesh, in_specs=PartitionSpec("batch"), out_specs=PartitionSpec("batch"),
+                            check_vma=False)
+    return run(args)
 
 
 def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None,
@@ -166,7 +184,7 @@ def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass:
     if chain_method == "vectorized":
         state, params = jax.vmap(lambda k, x: adapt.run(k, x, num_steps=steps)[0])(keys, x0)
     else:
-        state, params = jax.lax.map(lambda kx: adapt.run(*kx, num_steps=steps)[0], (keys, x0))
+        state, params = _per_chain(lambda kx: adapt.run(*kx, num_steps=steps)[0], (keys, x0), chain_method)
     return state, params["step_size"], params["inverse_mass_matrix"]
 
 
@@ -196,7 +214,7 @@ def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass
         keys, state, step_size, inverse_mass = args
         return jax.lax.scan(lambda state, k: one_chain(k, state, step_size, inverse_mass), state, keys)
 
-    last, out = jax.lax.map(chain, (jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass))
+    last, out = _per_chain(chain, (jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass), chain_method)
     return last, jax.tree.map(lambda y: jnp.swapaxes(y, 0, 1), out)  # (length, chains, ...)
 
 

@@ -25,13 +25,50 @@ Examples
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["batch_mesh", "shard_batch"]
+from nffit.errors import NffitError
+
+__all__ = ["batch_mesh", "chain_mesh", "shard_batch", "use_cpu_cores"]
+
+
+def use_cpu_cores(cores: int | None = None) -> int:
+    """Split the CPU into ``cores`` JAX devices (default: every core this process may use), each
+    running its operations on one thread, so that work split over devices (NUTS's
+    ``chain_method="parallel"``) runs on all cores without contention.
+
+    Call it before JAX's first computation (right after the imports); later, it only checks
+    that the split is already in place. On a GPU machine the GPUs stay the default devices.
+    Returns the number of CPU devices.
+    """
+    if not cores:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        jax.config.update("jax_num_cpu_devices", cores)
+        # each device's operations on one thread: no contention between the devices for the
+        # shared intra-op pool (read when JAX starts its CPU backend)
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    except RuntimeError:  # JAX has started: the CPU devices are fixed
+        have = len(jax.devices("cpu"))
+        if have != cores:
+            raise NffitError(f"JAX already runs with {have} CPU device(s); call nffit.sharding.use_cpu_cores({cores}) "
+                             "before JAX's first computation (in a fresh process)") from None
+    return cores
+
+
+def chain_mesh(chains: int) -> Mesh:
+    """:func:`batch_mesh` over as many local devices as divide ``chains`` evenly (4 chains on
+    3 devices use 2 of them)."""
+    devices = jax.local_devices()
+    used = max(d for d in range(1, len(devices) + 1) if chains % d == 0)
+    return batch_mesh(devices[:used])
 
 
 def batch_mesh(devices: Sequence[Any] | None = None) -> Mesh:

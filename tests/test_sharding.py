@@ -1,10 +1,15 @@
 """The batch split over two (fake CPU) devices gives the numbers of the unsharded run (to float32
-rounding)."""
+rounding); NUTS chains split over them (``chain_method="parallel"``) give the sequential
+chains' draws; the analytic spectrum on both devices at once (chains split, or a sharded
+batch) gives the one-device numbers and does not hang (jax 0.10 deadlocks when two CPU devices
+run batched LAPACK calls at once: nffit makes them one matrix per call there)."""
 
 import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
@@ -21,11 +26,59 @@ SCRIPT = textwrap.dedent("""
     # float32 rounding only: XLA vectorises a per-device batch of 2 differently from one of 4
     np.testing.assert_allclose(np.asarray(plain), np.asarray(sharded), rtol=1e-4, atol=1e-4)
 
+    # NUTS chains split over the devices: the sequential chains' draws (same per-chain keys)
+    import jax.numpy as jnp
+    from nffit.nuts import _draws, _per_chain, _warmup
+
+    jax.config.update("jax_enable_x64", True)
+    cov = np.array([[1.0, 0.6], [0.6, 0.5]])
+    logdensity = jax.tree_util.Partial(lambda x: -0.5 * x @ jnp.asarray(np.linalg.inv(cov)) @ x)
+    x0 = jax.random.normal(jax.random.key(1), (4, 2))
+    runs = {}
+    for method in ("sequential", "parallel"):
+        state, step, mass = _warmup(logdensity, jax.random.key(2), x0, steps=50, chain_method=method)
+        last, (positions, _) = _draws(logdensity, jax.random.key(3), state, step, mass, 0, length=100,
+                                      chain_method=method)
+        runs[method] = (np.asarray(step), np.asarray(positions))
+    assert len(last.position.sharding.device_set) == 2, last.position.sharding
+    for a, b in zip(runs["sequential"], runs["parallel"]):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    jax.config.update("jax_enable_x64", False)
+
+    # the analytic spectrum and its gradient on both devices at once (as parallel NUTS runs
+    # it; batched LAPACK calls on two CPU devices at once hang jax 0.10): the one-device numbers
+    from nffit import make_analytic_spectrum
+
+    spectrum = make_analytic_spectrum(load_connectome("tvb76"), np.arange(2.0, 41.0),
+                                      gain=np.random.default_rng(0).normal(size=(3, 76)))
+    def value_and_grad(g):
+        return jax.value_and_grad(lambda g: jnp.sum(jnp.log(spectrum(JansenRitParams(G=g, mu=0.6)).psd)))(g)
+    gs = jnp.array([0.3, 0.9, 1.5, 2.1], jnp.float32)
+    split = jax.jit(lambda gs: _per_chain(value_and_grad, gs, "parallel"))(gs)
+    one = [jax.jit(value_and_grad)(g) for g in gs]
+    np.testing.assert_allclose(np.asarray(split), np.array(one).T, rtol=2e-4)
+    # and a batch of parameter sets sharded over the devices (SPMD)
+    sharded = spectrum(shard_batch(JansenRitParams(G=gs, mu=0.6))).psd
+    assert len(sharded.sharding.device_set) == 2, sharded.sharding
+    np.testing.assert_allclose(np.asarray(sharded), np.asarray(spectrum(JansenRitParams(G=gs, mu=0.6)).psd), rtol=2e-4)
+
     print("ok")
 """)
 
 
-def test_two_devices_give_the_unsharded_numbers():
+def test_two_devices_give_the_unsharded_numbers_and_draws():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_use_cpu_cores_after_jax_started_is_a_one_line_error():
+    import jax
+
+    from nffit.errors import NffitError
+    from nffit.sharding import use_cpu_cores
+
+    have = len(jax.devices("cpu"))  # JAX has started in this process
+    assert use_cpu_cores(have) == have  # already in place: nothing to do
+    with pytest.raises(NffitError, match=r"before JAX's first computation"):
+        use_cpu_cores(have + 1)
