@@ -386,8 +386,8 @@ def make_analytic_spectrum(
         return freq_batch or max(1, (32 << 20) // (batch * n * n * jnp.dtype(complex_dtype).itemsize))
 
     def system(w, v, params, tau):
-        """A(w) = diag(d) - K(w) diag(m), (B, N, N), and the LFP numerators n(iw) (B, N), and
-        the denominators d(iw) (B, N); with a chunk of frequencies w (K,) a leading K axis."""
+        """A(w) = diag(d) - K(w) diag(m) (B, N, N), the LFP numerators n(iw) and the
+        denominators d(iw) (B, N each); for a chunk of frequencies w (K,), a leading K axis."""
         if jnp.ndim(w):
             return jax.vmap(lambda w: system(w, v, params, tau))(w)
         s = 1j * w
