@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--chain-method", default="vectorized",
                         help="NUTS chains batched (row 'nuts'), one after another (row 'nuts-sequential') or split "
                         "over one JAX device per core (row 'nuts-parallel')")
+    parser.add_argument("--target-acceptance", type=float, default=0.8, help="NUTS warmup's target acceptance")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
@@ -80,6 +81,8 @@ def main() -> None:
 
     methods = args.methods.split(",")
     nuts_key = "nuts" if args.chain_method == "vectorized" else f"nuts-{args.chain_method}"
+    if args.target_acceptance != 0.8:
+        nuts_key += f"-accept{args.target_acceptance:g}"
     ran = [nuts_key if m == "nuts" else m for m in methods]
     # Rows of methods not run this time are kept from the previous file, so that methods can be
     # measured in separate runs (each row carries its own machine).
@@ -102,10 +105,11 @@ def main() -> None:
         started = time.perf_counter()
         posterior = run_nuts_blackjax(problem, jax.random.key(2), chains=args.chains, warmup=args.warmup,
                                       draws=args.draws, start=start, checkpoint_every=100, progress=True,
-                                      chain_method=args.chain_method)
+                                      chain_method=args.chain_method, target_acceptance=args.target_acceptance)
         wall = time.perf_counter() - started
         row = summarise(nuts_key, f"NUTS (blackjax, {args.chain_method} chains)",
-                        f"{args.chains} chains x ({args.warmup} warmup + {args.draws})", posterior,
+                        f"{args.chains} chains x ({args.warmup} warmup + {args.draws}), target acceptance "
+                        f"{args.target_acceptance:g}", posterior,
                         problem, wall, compile_estimate(posterior.attrs["block_times_s"]))
         row["divergent"] = int(posterior.sample_stats["diverging"].sum())
         row["mean_leapfrog"] = float(posterior.sample_stats["n_steps"].mean())

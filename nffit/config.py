@@ -34,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "likelihood": {"name": "whittle", "bin_stride": 2, "lognormal_sd": 0.1},
     "method": {"name": "nuts", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 0, "particles": 1024,
                "map_starts": 16, "map_steps": 300, "checkpoint_every": 100, "reflect": ["G"],
-               "chain_method": "vectorized"},
+               "chain_method": "vectorized", "target_acceptance": 0.8},
     "output": {"path": "run.nc"},
     "hierarchical": {"enabled": False, "pooled": [], "centred": [], "spread_scale": 0.5},
 }
@@ -111,6 +111,8 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
                 raise NffitError(f"unknown key {unknown[0]!r} in [{section}]; valid: {', '.join(DEFAULTS[section])}")
             _check_types(section, values, DEFAULTS[section])
         config[section].update(values)
+    if not 0.0 < config["method"]["target_acceptance"] < 1.0:
+        raise NffitError(f"[method] target_acceptance must lie between 0 and 1, got {config['method']['target_acceptance']!r}")
     model = get_model(config["model"]["name"])
     names = parameter_names(model)
     for where, given in (("[priors]", config["priors"]), ("[model] fixed", config["model"]["fixed"])):

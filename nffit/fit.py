@@ -92,7 +92,8 @@ def run_fit(config: dict[str, dict[str, Any]], *, resume: bool = False, progress
         posterior = run_nuts_blackjax(problem, key_run, chains=method["chains"], warmup=method["warmup"],
                                       draws=method["draws"], start=start, checkpoint=checkpoint,
                                       checkpoint_every=method["checkpoint_every"], resume=resume, progress=progress,
-                                      reflect=tuple(reflect), chain_method=method["chain_method"])
+                                      reflect=tuple(reflect), chain_method=method["chain_method"],
+                                      target_acceptance=method["target_acceptance"])
     else:
         from nffit.smc import run_smc
 

@@ -37,7 +37,8 @@ STATS = ("diverging", "energy", "acceptance_rate", "n_steps", "tree_depth", "lp"
 def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int = 1000, draws: int = 1000,
                       init_values: Mapping[str, float] | None = None, start=None, checkpoint: str | Path | None = None,
                       checkpoint_every: int = 100, resume: bool = False, progress: bool = False,
-                      reflect: Sequence[str] = ("G",), chain_method: str = "vectorized") -> Posterior:
+                      reflect: Sequence[str] = ("G",), chain_method: str = "vectorized",
+                      target_acceptance: float = 0.8) -> Posterior:
     """NUTS on the analytic spectrum's posterior, ``chains`` chains (vectorised by default).
 
     Parameters
@@ -67,6 +68,10 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         over the local devices, each running its share one after another: on a CPU split with
         :func:`nffit.sharding.use_cpu_cores`, the fastest there); the same keys, so the same
         draws up to rounding (:data:`CHAIN_METHODS`)
+    target_acceptance : float in (0, 1)
+        Mean acceptance probability the warmup's step-size adaptation aims at (Stan's
+        ``adapt_delta``; default 0.8): lower gives longer steps, fewer per draw and more
+        divergences, higher the reverse.
 
     Returns
     -------
@@ -78,13 +83,16 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
     require_gradients(problem, "NUTS")
     if chain_method not in CHAIN_METHODS:
         raise NffitError(f"chain_method must be one of {', '.join(CHAIN_METHODS)}, got {chain_method!r}")
+    if not 0.0 < target_acceptance < 1.0:
+        raise NffitError(f"target_acceptance must lie between 0 and 1, got {target_acceptance!r}")
     density = make_log_density(problem)
     key_init, key_warmup, key_draws = jax.random.split(rng_key, 3)
     laplace = start is not None and start.covariance is not None
     tag = run_fingerprint(problem, rng_key, {"method": "nuts", "chains": chains, "warmup": warmup,
                                              "init": dict(init_values or {}),
                                              "start": None if start is None else np.asarray(start.mode).tolist(),
-                                             "reflect": list(reflect) if laplace else [], "chain_method": chain_method})
+                                             "reflect": list(reflect) if laplace else [], "chain_method": chain_method,
+                                             "target_acceptance": float(target_acceptance)})
     saved = load_checkpoint(checkpoint, tag) if (checkpoint and resume) else None
     started = time.perf_counter()
 
@@ -98,7 +106,8 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
             x0, mass = _initial_positions(density, key_init, chains, init_values), None
         p0 = x0 if coords is None else jax.vmap(lambda x: to_sampling(density, coords, x))(x0)
         state, step_size, inverse_mass = _warmup(_sampling_logdensity(density, coords), key_warmup, p0, steps=warmup,
-                                                 inverse_mass=mass, chain_method=chain_method)
+                                                 inverse_mass=mass, chain_method=chain_method,
+                                                 target_acceptance=target_acceptance)
         saved = {"position": state.position, "logdensity": state.logdensity, "grad": state.logdensity_grad,
                  "step_size": step_size, "inverse_mass_matrix": inverse_mass,
                  **({} if coords is None else {f"coords_{k}": v for k, v in coords._asdict().items()}),
@@ -168,17 +177,19 @@ def _per_chain(fn, args, chain_method: str):
 
 
 def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None,
-                chain_method: str = "vectorized"):
+                chain_method: str = "vectorized", target_acceptance: float = 0.8):
     """Window adaptation of every chain with a dense mass matrix: positions ``x0``
     (chains, D) -> (HMCState, step_size (chains,), inverse_mass_matrix (chains, D, D)),
     optionally starting from ``inverse_mass`` (D, D); chains as ``chain_method`` says
-    (:data:`CHAIN_METHODS`). Pure; jit it.
+    (:data:`CHAIN_METHODS`), the step size adapted to a mean acceptance of
+    ``target_acceptance``. Pure; jit it.
 
     Dense, because the posteriors have strong linear correlations (G with mu, the aperiodic
     offset with its exponent: -0.94 and 0.94 on the shipped EEG), which a diagonal metric
     pays for with 4-8x longer trajectories."""
     adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=False,
                                        initial_inverse_mass_matrix=inverse_mass,
+                                       target_acceptance_rate=target_acceptance,
                                        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn())
     keys = jax.random.split(rng_key, x0.shape[0])
     if chain_method == "vectorized":

@@ -41,6 +41,7 @@ def test_mpr_config_parses_with_its_own_parameters():
     ("[methd]\nname = 'nuts'\n", "unknown config section \\[methd\\]"),
     ("[method]\nchains = 'four'\n", "\\[method\\] chains must be a int"),
     ("[method]\nchains = 2.5\n", "chains must be a whole number"),
+    ("[method]\ntarget_acceptance = 80\n", "target_acceptance must lie between 0 and 1"),  # a percentage
     ("[priors]\nGG = 'default'\n", "unknown parameter 'GG' in \\[priors\\]"),
     ("[priors]\nG = { dist = 'Unifrm', low = 0, high = 1 }\n", "unknown dist 'Unifrm'"),
     ("[priors]\nG = { dist = 'Uniform', low = 'a', high = 1 }\n", "low must be a number"),
