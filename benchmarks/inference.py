@@ -2,6 +2,7 @@
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
                                    [--methods map,nuts,smc --chain-method vectorized|sequential|parallel]
+                                   [--target-acceptance 0.8]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -81,7 +82,7 @@ def main() -> None:
 
     methods = args.methods.split(",")
     nuts_key = "nuts" if args.chain_method == "vectorized" else f"nuts-{args.chain_method}"
-    if args.target_acceptance != 0.8:
+    if args.target_acceptance != parser.get_default("target_acceptance"):
         nuts_key += f"-accept{args.target_acceptance:g}"
     ran = [nuts_key if m == "nuts" else m for m in methods]
     # Rows of methods not run this time are kept from the previous file, so that methods can be

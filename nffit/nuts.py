@@ -1,10 +1,10 @@
 """blackjax NUTS with window adaptation; the chains are one vmapped (batched) log density, or
 run one after another, or split over the local devices (:data:`CHAIN_METHODS`).
 
-Warmup (Stan-style windows: step size and dense mass matrix) runs per chain; sampling runs in blocks of ``checkpoint_every`` draws, one jitted ``lax.scan``
-per block. Draw ``i`` of every chain uses ``fold_in(key, i)``, so the draws do not depend on
-the block size, and a run resumed from its checkpoint gives the same numbers as one that was
-never interrupted.
+Warmup (Stan-style windows: step size and dense mass matrix) runs per chain; sampling runs
+in blocks of ``checkpoint_every`` draws, one jitted ``lax.scan`` per block. Draw ``i`` of every
+chain uses ``fold_in(key, i)``, so the draws do not depend on the block size, and a run
+resumed from its checkpoint gives the same numbers as one that was never interrupted.
 """
 
 from __future__ import annotations
