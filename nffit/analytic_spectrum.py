@@ -3,14 +3,18 @@ r"""Power spectrum of the delayed network linearised at its fixed point, with ex
 1. Fixed point: every region's LFP ``v*_i`` solves ``v = T_i(v, u_i)`` with the static network
    input ``u_i = u0 + G sum_j W_ij h(v*_j)`` (``T`` is the model's ``equilibrium_lfp``, ``u0`` its
    constant ``drive``: Jansen-Rit's ``mu``; ``h`` the coupling variable at a fixed point as a
-   function of the LFP). Damped Newton iterations run without gradient; one final Newton step
-   carries the implicit derivative ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
+   function of the LFP). Damped Newton iterations run without gradient; two final Newton
+   steps carry the implicit derivatives exactly: the first gives
+   ``dv*/dtheta = -J^{-1} dF/dtheta``, the second the second derivatives (Newton's map has
+   zero derivative at its root; with one step, forward-over-reverse Hessians missed the
+   fixed point's second-order terms, tested).
 2. Each node is reduced to its transfers from the input to its LFP, ``n_i(s) / d_i(s)``, and
    to its coupling variable, ``m_i(s) / d_i(s)`` (same denominator; Jansen-Rit's coupling
    variable is a static function of the LFP, so ``m = h'(v*) n``).
 3. With ``K_ij(w) = G W_ij exp(-i w tau_ij)`` and ``tau_ij = length_ij / speed`` (ms), the
    matrix ``A(w) = diag(d(iw)) - K(w) diag(m(iw))`` gives the LFP response to the input
-   noise, ``dv = diag(n) A^{-1} sigma xi``, one N x N complex solve per frequency. Sensors
+   noise, ``dv = diag(n) A^{-1} sigma xi``, one N x N complex solve per frequency (with a
+   hand-written derivative, :func:`_make_network_psd`). Sensors
    ``Y = Gamma dv`` have the one-sided PSD (scipy's density convention, units^2/Hz)
 
    .. math::  P_c(f) = \frac{2}{1000} \sum_k |(\Gamma\, \mathrm{diag}(n) A^{-1})_{ck}|^2 \sigma_k^2,
@@ -138,6 +142,75 @@ def _lapack(fn: Callable[..., Any], *matrices: Array) -> Any:
     return jax.tree.map(lambda y: y.reshape(batch + y.shape[1:]), out)
 
 
+def _lu_solve(lu: Array, pivots: Array, b: Array) -> Array:
+    return jax.scipy.linalg.lu_solve((lu, pivots), b)
+
+
+def _make_network_psd(weights: Array, lengths: Array, readout: Array, complex_dtype: Any) -> Callable[..., Array]:
+    r"""``psd(w, den, cnum, num, G, speed, noise_var) -> (K, B, C)``: the sensor PSD at a chunk
+    of angular frequencies ``w`` (K,) rad/ms from the nodes' transfers at ``s = iw`` (``den``
+    ``d``, ``cnum`` ``m``, ``num`` ``n``: (K, B, N) complex), G (B,), speed (B,) mm/ms and the
+    input noise variances (B, N), with a hand-written derivative.
+
+    Value: ``A^T = diag(d) - G diag(m) (W o E)^T`` with ``E_ij = exp(-i w L_ij / speed)``
+    evaluated only where ``W_ij != 0`` (27 % of tvb76) and scattered into place, then
+    ``X = A^{-T} (Gamma diag(n))^T`` by one LU and ``P_c = (2/1000) sum_k sigma_k^2 |X_kc|^2``.
+
+    Derivative (forward mode; JAX transposes it for the gradient):
+    ``dX = A^{-T} (dB - dA^T X)``, with ``dA^T X`` assembled from ``U = (W o E)^T X`` and
+    ``V = (W o E o L)^T X`` (N^2 C each) and the tangents of d, m, G and speed, which are
+    vectors: no N^2-sized tangent or cotangent is formed, where automatic differentiation of
+    the construction of ``A`` runs a chain of them (the spectrum is bound by memory traffic on
+    small CPUs). Forward mode over reverse mode through this rule (``jax.hessian``) runs the
+    tangent's and the cotangent's LU solves independently of each other, which jax 0.10's
+    CPU runtime may execute at once and deadlock on: nffit takes Hessians of the log density
+    by differences of gradients (:func:`nffit.inference.hessian`).
+    """
+    n = weights.shape[0]
+    rows, cols = np.nonzero(np.asarray(weights))
+    transposed = jnp.asarray(cols * n + rows)  # entry (i, j) of W goes to (j, i) of (W o E)^T
+    w_nz = jnp.asarray(np.asarray(weights)[rows, cols])
+    l_nz = jnp.asarray(np.asarray(lengths)[rows, cols])
+    lengths_t = jnp.asarray(np.asarray(lengths).T)
+    rhs = readout.T  # (N, C)
+
+    def coupling_t(w, speed):  # (W o E)^T, (K, B, N, N)
+        phase = (w[:, None, None] / speed[None, :, None]) * l_nz  # (K, B, nnz) rad
+        values = (w_nz * jnp.exp(-1j * phase)).astype(complex_dtype)
+        flat = jnp.zeros(values.shape[:-1] + (n * n,), complex_dtype).at[..., transposed].set(values, unique_indices=True)
+        return flat.reshape(values.shape[:-1] + (n, n))
+
+    def solve(w, den, cnum, num, g, speed, noise_var):
+        c_t = coupling_t(w, speed)
+        a_t = den[..., None] * jnp.eye(n, dtype=complex_dtype) - (g[:, None] * cnum)[..., None] * c_t
+        lu, pivots = _lapack(jax.scipy.linalg.lu_factor, a_t)
+        x = _lapack(_lu_solve, lu, pivots, num[..., None] * rhs)  # (K, B, N, C)
+        power = x.real**2 + x.imag**2
+        return ONE_SIDED_PER_HZ * jnp.einsum("kbnc,bn->kbc", power, noise_var), (c_t, lu, pivots, x, power)
+
+    @jax.custom_jvp
+    def psd(w, den, cnum, num, g, speed, noise_var):
+        return solve(w, den, cnum, num, g, speed, noise_var)[0]
+
+    @psd.defjvp
+    def psd_jvp(primals, tangents):
+        w, den, cnum, num, g, speed, noise_var = primals
+        _, d_den, d_cnum, d_num, d_g, d_speed, d_var = tangents
+        out, (c_t, lu, pivots, x, power) = solve(*primals)
+        u = c_t @ x  # (W o E)^T X, (K, B, N, C)
+        v = (c_t * lengths_t) @ x  # (W o E o L)^T X
+        # row i of dA^T X: dd_i X_i - (dG m_i + G dm_i) U_i - G m_i (i w dspeed / speed^2) V_i
+        d_phase = 1j * w[:, None] * (d_speed / speed**2)[None, :]  # (K, B)
+        d_ax = (d_den[..., None] * x - (d_g[:, None] * cnum + g[:, None] * d_cnum)[..., None] * u
+                - (g[:, None] * cnum * d_phase[..., None])[..., None] * v)
+        d_x = _lapack(_lu_solve, lu, pivots, d_num[..., None] * rhs - d_ax)
+        d_power = 2.0 * (x.real * d_x.real + x.imag * d_x.imag)
+        return out, ONE_SIDED_PER_HZ * (jnp.einsum("kbnc,bn->kbc", d_power, noise_var)
+                                        + jnp.einsum("kbnc,bn->kbc", power, d_var))
+
+    return psd
+
+
 SMALL_GAIN_MARGIN = 0.9
 """Perron-root bound below which the network factor is known not to wind (the margin covers
 the node gain's maximum taken on a grid)."""
@@ -259,8 +332,8 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
     roots ``v = root(u)`` are iterated up to ``iterations`` times, until no root moves by more
     than ``tol`` (each node on the highest or lowest of its fixed-point branches), then
     ``newton_steps`` Newton steps on the whole network polish the result, all without
-    gradient; one final Newton step carries the implicit derivative
-    ``dv*/dtheta = -J^{-1} dF/dtheta`` exactly.
+    gradient; two final Newton steps carry the implicit first and second derivatives exactly
+    (``dv*/dtheta = -J^{-1} dF/dtheta`` from the first).
 
     Parameters
     ----------
@@ -304,7 +377,7 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
     # stop early once the node roots move by less than `tol` (Newton polishes the rest)
     _, v, _ = lax.while_loop(lambda c: (c[0] < iterations) & (c[2] > tol), iterate, (0, v, jnp.asarray(jnp.inf, v.dtype)))
     v = lax.stop_gradient(lax.fori_loop(0, newton_steps, lambda _, v: newton(v), v))
-    v = newton(v)  # carries the implicit derivative
+    v = newton(newton(v))  # exact first derivatives from the first step, second ones from the second
     final = jnp.max(jnp.abs(residual_and_jacobian(v)[0]), axis=0)
     return FixedPoint(v, final, jnp.isfinite(final) & (final < tol))
 
@@ -376,6 +449,7 @@ def make_analytic_spectrum(
         if gain.ndim != 2 or gain.shape[1] != n or not np.all(np.isfinite(gain)):
             raise NffitError(f"gain must be a finite (channels, {n}) matrix, got shape {gain.shape}")
     readout = jnp.asarray(np.eye(n) if gain is None else gain, complex_dtype)  # (C, N)
+    network_psd = _make_network_psd(weights, lengths, readout, complex_dtype)
     omega = jnp.asarray(2.0 * np.pi * freqs / 1000.0, dtype)
     n_grid = int(math.floor(stability_fmax / stability_df)) + 1
     omega_grid = jnp.asarray(2.0 * np.pi * stability_df * np.arange(n_grid) / 1000.0, dtype)
@@ -384,18 +458,6 @@ def make_analytic_spectrum(
     def chunk(batch: int) -> int:
         """Frequencies per chunk: ``freq_batch``, or as many as fit in 32 MiB of A(w)."""
         return freq_batch or max(1, (32 << 20) // (batch * n * n * jnp.dtype(complex_dtype).itemsize))
-
-    def system(w, v, params, tau):
-        """A(w) = diag(d) - K(w) diag(m) (B, N, N), the LFP numerators n(iw) and the
-        denominators d(iw) (B, N each); for a chunk of frequencies w (K,), a leading K axis."""
-        if jnp.ndim(w):
-            return jax.vmap(lambda w: system(w, v, params, tau))(w)
-        s = 1j * w
-        num, coupling_num, den = (jnp.broadcast_to(x, v.shape).astype(complex_dtype)
-                                  for x in model.transfers(s, v, params))  # (N, B) each
-        k = params.G * weights[:, :, None] * jnp.exp(-s * tau)  # (N, N, B)
-        a = jnp.eye(n, dtype=complex_dtype)[:, :, None] * den[None, :, :] - k * coupling_num[None, :, :]
-        return jnp.moveaxis(a, -1, 0), num.T, den.T
 
     def spectrum(params: Any, *, batch_size: int | None = None) -> AnalyticSpectrum:
         params = as_params(params, model, dtype)
@@ -412,10 +474,12 @@ def make_analytic_spectrum(
         coupling = p_c.G * (weights @ model.coupling_of_lfp(v_c, p_c))
         node_modes = jnp.sum(node_unstable_modes(model, v_c, coupling, p_c), axis=0)  # (B,)
 
-        def network_phase(w, v_c, p_c, tau_c):
-            a, _, den = system(w, v_c, p_c, tau_c)
-            relative = a / den[..., None, :]  # I - K diag(m / d)
-            return jnp.angle(_lapack(jnp.linalg.slogdet, relative)[0])
+        def network_phase(w, v_c, p_c, tau_c):  # arg det(I - K diag(m / d)), (K, B) at a chunk w (K,)
+            _, m, d = model.transfers(1j * w[:, None, None], v_c[None], p_c)
+            gain = jnp.broadcast_to(m / d, w.shape + v_c.shape).astype(complex_dtype)  # (K, N, B)
+            k = p_c.G * weights[:, :, None] * jnp.exp(-1j * w[:, None, None, None] * tau_c)  # (K, N, N, B)
+            relative = jnp.eye(n, dtype=complex_dtype)[:, :, None] - k * gain[:, None]
+            return jnp.angle(_lapack(jnp.linalg.slogdet, jnp.moveaxis(relative, -1, 1))[0])
 
         def winding(args):
             return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, chunk(args[0].shape[-1])))
@@ -443,12 +507,12 @@ def make_analytic_spectrum(
         full_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, batch)), p_c)
         network_turn = native_batch(network_winding)(v_c, full_params, tau_c, small_gain)
 
+        g = jnp.broadcast_to(params.G, (batch,))
+
         def psd_at(w):  # a chunk of frequencies (K,) -> (K, B, C)
-            a, num, _ = system(w, v, params, tau)
-            # rows of Gamma diag(n) A^{-1}: solve A^T X = (Gamma diag(n))^T, X (K, B, N, C)
-            x = _lapack(jnp.linalg.solve, jnp.swapaxes(a, -1, -2), num[..., None] * readout.T.astype(complex_dtype))
-            power = x.real**2 + x.imag**2
-            return ONE_SIDED_PER_HZ * jnp.einsum("kbnc,bn->kbc", power, noise_var)
+            num, coupling_num, den = (jnp.swapaxes(jnp.broadcast_to(x, w.shape + v.shape), 1, 2).astype(complex_dtype)
+                                      for x in model.transfers(1j * w[:, None, None], v[None], params))  # (K, B, N)
+            return network_psd(w, den, coupling_num, num, g, speed, noise_var)
 
         # The spectrum's solves start only after the stability solves (and its gradient's
         # after both): two batched LAPACK kernels running at once can deadlock jax 0.10's

@@ -305,7 +305,7 @@ def run_nuts_replicates(problem, observed: np.ndarray, rng_key: Array, *, chains
     """
     import optax
 
-    from nffit.inference import minimise, require_gradients
+    from nffit.inference import hessian, minimise, require_gradients
 
     require_gradients(problem, "NUTS")
     observed = jnp.asarray(observed)
@@ -318,7 +318,7 @@ def run_nuts_replicates(problem, observed: np.ndarray, rng_key: Array, *, chains
         logdensity = make_log_density(problem._replace(observed=data)).logdensity
         key_start, key_warmup, key_draws = jax.random.split(key, 3)
         mode, _ = minimise(lambda y: -logdensity(y), x, optax.adam(0.05), map_steps)
-        covariance = jnp.linalg.inv(jax.hessian(lambda y: -logdensity(y))(mode))
+        covariance = jnp.linalg.inv(hessian(lambda y: -logdensity(y), mode))
         chol = jnp.linalg.cholesky(covariance)
         usable = jnp.all(jnp.isfinite(chol))
         covariance = jnp.where(usable, covariance, jnp.eye(x.size, dtype=x.dtype))

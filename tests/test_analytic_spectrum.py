@@ -10,8 +10,10 @@ import scipy.optimize
 import scipy.signal
 
 from nffit import Connectome, JansenRitParams, make_simulator
-from nffit.analytic_spectrum import make_analytic_spectrum, node_unstable_modes
+from nffit.analytic_spectrum import fixed_point, make_analytic_spectrum, node_unstable_modes
+from nffit.inference import hessian
 from nffit.models import JANSEN_RIT
+from nffit.simulator import as_params
 from reference_jr import DEFAULTS, jr_rhs, sigm
 
 FREQS = np.arange(1.0, 45.0, 0.5)
@@ -149,6 +151,49 @@ def test_gradient_with_gain_sparse_weights_and_self_connection():
             e = jnp.zeros_like(theta).at[b, k].set(1e-6 * theta[b, k])
             fd = (loss(theta + e) - loss(theta - e)) / (2e-6 * theta[b, k])
             np.testing.assert_allclose(float(grad[b, k]), float(fd), rtol=1e-5, atol=1e-8, err_msg=f"{name}[{b}]")
+
+
+def _second_differences(f, theta, relative_step=1e-3):
+    """Hessian of a scalar function from its values: four-point central differences."""
+    steps = relative_step * np.asarray(theta)
+    shift = [jnp.asarray(e * h) for e, h in zip(np.eye(theta.size), steps)]
+    return np.array([[float(f(theta + si + sj) - f(theta + si - sj) - f(theta - si + sj) + f(theta - si - sj))
+                      / (4 * hi * hj) for sj, hj in zip(shift, steps)] for si, hi in zip(shift, steps)])
+
+
+def test_fixed_point_carries_exact_second_derivatives():
+    """Forward-over-reverse second derivatives of the network fixed point in (G, mu, A)
+    against second differences of its values (float64): the two final Newton steps carry
+    them (one step carries the first derivative only)."""
+    weights = jnp.array([[0.0, 1.0], [0.7, 0.0]])
+    names = ("G", "mu", "A")
+    theta = jnp.array([1.5, 0.65, 3.25])
+
+    def lfp(t):
+        params = as_params(JansenRitParams(**dict(zip(names, t))), JANSEN_RIT, jnp.float64)
+        return jnp.sum(fixed_point(JANSEN_RIT, weights, params, 1).lfp * jnp.array([[1.0], [0.3]]))
+
+    np.testing.assert_allclose(np.asarray(jax.hessian(lfp)(theta)), _second_differences(jax.jit(lfp), theta),
+                               rtol=1e-3, atol=1e-6)
+
+
+def test_hessian_by_differences_matches_second_differences_of_the_value():
+    """nffit.inference.hessian (differences of the spectrum's hand-written gradient, which
+    carries the fixed point's exact derivatives) against second differences of the value of a
+    spectrum loss, float64."""
+    conn = Connectome(np.array([[0.0, 1.0], [0.7, 0.0]]), np.array([[0.0, 25.0], [25.0, 0.0]]), ("a", "b"), None)
+    spectrum = make_analytic_spectrum(conn, FREQS, dtype=jnp.float64)
+    names = ("G", "mu", "speed")
+    theta = jnp.array([1.5, 0.65, 4.0])
+
+    @jax.jit
+    def loss(t):
+        psd = spectrum(JansenRitParams(**dict(zip(names, t)))).psd
+        return jnp.sum(jnp.log(psd) * jnp.linspace(0.0, 1.0, FREQS.size))
+
+    reference = _second_differences(loss, theta)
+    scale = np.sqrt(np.outer(np.abs(np.diag(reference)), np.abs(np.diag(reference))))
+    np.testing.assert_allclose(np.asarray(hessian(loss, theta)) / scale, reference / scale, atol=1e-4)
 
 
 def _compare_with_simulation(conn, params, batch, duration_ms):
