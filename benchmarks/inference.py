@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
                                    [--methods map,nuts,smc --chain-method vectorized|sequential|parallel]
-                                   [--target-acceptance 0.8]
+                                   [--split-cpu] [--target-acceptance 0.8]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -67,12 +67,16 @@ def main() -> None:
     parser.add_argument("--chain-method", default="vectorized",
                         help="NUTS chains batched (row 'nuts'), one after another (row 'nuts-sequential') or split "
                         "over one JAX device per core (row 'nuts-parallel')")
+    parser.add_argument("--split-cpu", action="store_true",
+                        help="one JAX device per CPU core (nffit.sharding.use_cpu_cores), the NUTS chains split over "
+                        "them (row 'nuts-split' for vectorized chains); implied by --chain-method parallel")
     parser.add_argument("--target-acceptance", type=float, default=0.8, help="NUTS warmup's target acceptance")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
-    if args.chain_method == "parallel":
+    split = args.split_cpu or args.chain_method == "parallel"
+    if split:
         use_cpu_cores()  # one JAX device per core; before blackjax, whose import starts JAX
     from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax
     from nffit.smc import run_smc
@@ -82,6 +86,8 @@ def main() -> None:
 
     methods = args.methods.split(",")
     nuts_key = "nuts" if args.chain_method == "vectorized" else f"nuts-{args.chain_method}"
+    if split and args.chain_method == "vectorized":
+        nuts_key += "-split"
     if args.target_acceptance != parser.get_default("target_acceptance"):
         nuts_key += f"-accept{args.target_acceptance:g}"
     ran = [nuts_key if m == "nuts" else m for m in methods]
@@ -108,7 +114,8 @@ def main() -> None:
                                       draws=args.draws, start=start, checkpoint_every=100, progress=True,
                                       chain_method=args.chain_method, target_acceptance=args.target_acceptance)
         wall = time.perf_counter() - started
-        row = summarise(nuts_key, f"NUTS (blackjax, {args.chain_method} chains)",
+        layout = f"{args.chain_method} chains" + (f", split over {jax.local_device_count()} CPU devices" if split else "")
+        row = summarise(nuts_key, f"NUTS (blackjax, {layout})",
                         f"{args.chains} chains x ({args.warmup} warmup + {args.draws}), target acceptance "
                         f"{args.target_acceptance:g}", posterior,
                         problem, wall, compile_estimate(posterior.attrs["block_times_s"]))

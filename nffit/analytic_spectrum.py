@@ -125,25 +125,78 @@ def _chunked_map(fn: Callable[[Array], Array], xs: Array, size: int) -> Array:
 
 def _one_matrix_at_a_time() -> bool:
     """True on a CPU split into several devices (:func:`nffit.sharding.use_cpu_cores`): there
-    batched LAPACK kernels of two devices running at once deadlock jax 0.10 (single-matrix
-    calls do not: tested in tests/test_sharding.py)."""
+    batched LAPACK kernels of two devices running at once deadlock jax 0.10 (its CPU kernels
+    hand a batch's matrices to the intra-op thread pool and block until they are done; with
+    every pool thread blocked so, none is left to do them). Single-matrix calls stay on their
+    thread (tested in tests/test_sharding.py)."""
     return jax.default_backend() == "cpu" and jax.local_device_count() > 1
 
 
 def _lapack(fn: Callable[..., Any], *matrices: Array) -> Any:
     """``fn(*matrices)`` over their common leading batch axes; under
-    :func:`_one_matrix_at_a_time` one matrix per LAPACK call (``lax.map`` over the batch, so
-    that only the call itself loops, the rest of the computation stays batched)."""
-    batch = matrices[0].shape[:-2]
-    if not _one_matrix_at_a_time() or math.prod(batch) <= 1:
+    :func:`_one_matrix_at_a_time` one matrix per LAPACK call, under ``jax.vmap`` too (a loop
+    over the batch, and over any mapped axis by ``jax.custom_batching.sequential_vmap``), while
+    the rest of the computation stays batched. Not differentiable there: differentiate
+    :func:`_solve` and :func:`_solve_factored`, which call it on primal values only."""
+    if not _one_matrix_at_a_time():
         return fn(*matrices)
+    batch = matrices[0].shape[:-2]
     flat = [m.reshape((-1,) + m.shape[len(batch):]) for m in matrices]
-    out = lax.map(lambda ms: fn(*ms), flat)
+    out = jax.vmap(jax.custom_batching.sequential_vmap(fn))(*flat)
     return jax.tree.map(lambda y: y.reshape(batch + y.shape[1:]), out)
+
+
+def _linear_solve(matvec: Callable[[Array], Array], lu: Array, pivots: Array, b: Array) -> Array:
+    """``A^{-1} b`` for ``A`` (..., N, N), the linear map ``matvec``, factored as ``(lu,
+    pivots)``; ``b`` (..., N, C). ``lax.custom_linear_solve``: differentiable in ``b`` and in
+    what ``matvec`` closes over, while its solves, of the transpose too, are :func:`_lapack`
+    calls on primal values."""
+    return lax.custom_linear_solve(matvec, b, solve=lambda _, y: _lapack(_lu_solve, lu, pivots, y),
+                                   transpose_solve=lambda _, y: _lapack(_lu_solve_transposed, lu, pivots, y))
+
+
+def _solve_factored(lu: Array, pivots: Array, b: Array) -> Array:
+    """``A^{-1} b`` from the LU factors of ``A``, linear in ``b`` (the factors are constants).
+    On a split CPU through :func:`_linear_solve`, with ``A`` rebuilt from its factors (never
+    evaluated; unlike ``A`` itself, the factors are kept for the transposed solve anyway)."""
+    if not _one_matrix_at_a_time():
+        return _lu_solve(lu, pivots, b)
+    return _linear_solve(lambda x: _lu_matvec(lu, pivots, x), lu, pivots, b)
+
+
+def _solve(a: Array, b: Array) -> Array:
+    """``jnp.linalg.solve(a, b)`` for ``a`` (..., N, N), ``b`` (..., N, C); on a split CPU
+    through :func:`_linear_solve`."""
+    if not _one_matrix_at_a_time():
+        return jnp.linalg.solve(a, b)
+    lu, pivots = _lapack(_lu_factor, lax.stop_gradient(a))
+    return _linear_solve(lambda x: a @ x, lu, pivots, b)
+
+
+def _lu_matvec(lu: Array, pivots: Array, x: Array) -> Array:
+    """``A x`` from ``lu, pivots = lu_factor(A)`` (``A = P L U``)."""
+    n = lu.shape[-1]
+    y = (jnp.tril(lu, -1) + jnp.eye(n, dtype=lu.dtype)) @ (jnp.triu(lu) @ x)  # L U x = (A x)[perm]
+    perm = lax.linalg.lu_pivots_to_permutation(pivots, n)
+    return jnp.take_along_axis(y, jnp.argsort(perm, axis=-1)[..., None], axis=-2)
+
+
+# plain signatures for sequential_vmap, which would pass the library functions' defaults as
+# traced arguments
+def _lu_factor(a: Array) -> tuple[Array, Array]:
+    return jax.scipy.linalg.lu_factor(a)
+
+
+def _slogdet(a: Array) -> tuple[Array, Array]:
+    return jnp.linalg.slogdet(a)
 
 
 def _lu_solve(lu: Array, pivots: Array, b: Array) -> Array:
     return jax.scipy.linalg.lu_solve((lu, pivots), b)
+
+
+def _lu_solve_transposed(lu: Array, pivots: Array, b: Array) -> Array:
+    return jax.scipy.linalg.lu_solve((lu, pivots), b, trans=1)
 
 
 def _make_network_psd(weights: Array, lengths: Array, readout: Array, complex_dtype: Any) -> Callable[..., Array]:
@@ -183,7 +236,7 @@ def _make_network_psd(weights: Array, lengths: Array, readout: Array, complex_dt
     def solve(w, den, cnum, num, g, speed, noise_var):
         c_t = coupling_t(w, speed)
         a_t = den[..., None] * jnp.eye(n, dtype=complex_dtype) - (g[:, None] * cnum)[..., None] * c_t
-        lu, pivots = _lapack(jax.scipy.linalg.lu_factor, a_t)
+        lu, pivots = _lapack(_lu_factor, a_t)
         x = _lapack(_lu_solve, lu, pivots, num[..., None] * rhs)  # (K, B, N, C)
         power = x.real**2 + x.imag**2
         return ONE_SIDED_PER_HZ * jnp.einsum("kbnc,bn->kbc", power, noise_var), (c_t, lu, pivots, x, power)
@@ -203,7 +256,7 @@ def _make_network_psd(weights: Array, lengths: Array, readout: Array, complex_dt
         d_phase = 1j * w[:, None] * (d_speed / speed**2)[None, :]  # (K, B)
         d_ax = (d_den[..., None] * x - (d_g[:, None] * cnum + g[:, None] * d_cnum)[..., None] * u
                 - (g[:, None] * cnum * d_phase[..., None])[..., None] * v)
-        d_x = _lapack(_lu_solve, lu, pivots, d_num[..., None] * rhs - d_ax)
+        d_x = _solve_factored(lu, pivots, d_num[..., None] * rhs - d_ax)
         d_power = 2.0 * (x.real * d_x.real + x.imag * d_x.imag)
         return out, ONE_SIDED_PER_HZ * (jnp.einsum("kbnc,bn->kbc", d_power, noise_var)
                                         + jnp.einsum("kbnc,bn->kbc", power, d_var))
@@ -363,7 +416,7 @@ def fixed_point(model: Model, weights: Array, params: Any, batch: int, *, branch
 
     def newton(v):
         residual, jac = residual_and_jacobian(v)
-        return v - _lapack(jnp.linalg.solve, jac, jnp.moveaxis(residual, -1, 0)[..., None])[..., 0].T
+        return v - _solve(jac, jnp.moveaxis(residual, -1, 0)[..., None])[..., 0].T
 
     frozen = lax.stop_gradient(params)
     uncoupled = jnp.broadcast_to(jnp.asarray(model.constant_input(frozen), weights.dtype), (n, batch))
@@ -479,7 +532,7 @@ def make_analytic_spectrum(
             gain = jnp.broadcast_to(m / d, w.shape + v_c.shape).astype(complex_dtype)  # (K, N, B)
             k = p_c.G * weights[:, :, None] * jnp.exp(-1j * w[:, None, None, None] * tau_c)  # (K, N, N, B)
             relative = jnp.eye(n, dtype=complex_dtype)[:, :, None] - k * gain[:, None]
-            return jnp.angle(_lapack(jnp.linalg.slogdet, jnp.moveaxis(relative, -1, 1))[0])
+            return jnp.angle(_lapack(_slogdet, jnp.moveaxis(relative, -1, 1))[0])
 
         def winding(args):
             return _turn(_chunked_map(lambda w: network_phase(w, *args), omega_grid, chunk(args[0].shape[-1])))

@@ -62,10 +62,11 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
         straight G-mu ridge of the constrained space is a banana in the unconstrained one (on
         the shipped EEG this gives 4-13x the effective sample size of G and mu per draw).
         ``()``: sample the unconstrained space itself.
-    chain_method : "vectorized" (default: all chains in one batched call per leapfrog step),
-        "sequential" (one chain after another; faster on a CPU with few cores, where the
-        vectorised chains wait for the longest trajectory) or "parallel" (the chains split
-        over the local devices, each running its share one after another: on a CPU split with
+    chain_method : "vectorized" (default: all chains in one batched call per leapfrog step;
+        with several local devices, each device's share), "sequential" (one chain after
+        another; faster on a CPU with few cores, where the vectorised chains wait for the
+        longest trajectory) or "parallel" (the chains split over the local devices, each
+        running its share one after another: on a CPU split with
         :func:`nffit.sharding.use_cpu_cores`, the fastest there); the same keys, so the same
         draws up to rounding (:data:`CHAIN_METHODS`)
     target_acceptance : float in (0, 1)
@@ -157,19 +158,22 @@ def run_nuts_blackjax(problem, rng_key: Array, *, chains: int = 4, warmup: int =
 CHAIN_METHODS = ("vectorized", "sequential", "parallel")
 """How chains share the machine: ``vectorized``, every chain in one batched log-density call
 per leapfrog step (the batch axis; in lockstep, so an iteration lasts as long as the longest
-trajectory of any chain: the right choice on GPUs); ``sequential``, one chain after another
-(each iteration as long as its own trajectory; on a CPU with few cores a batch of chains costs
-about as much as the chains one by one, so the lockstep's idle steps are pure loss there); or
-``parallel``, the chains split over the local devices, each device running its share one after
-another (on a CPU split into one device per core with :func:`nffit.sharding.use_cpu_cores`:
-one chain's log density uses one core, so two cores run two chains at once)."""
+trajectory of any chain: the right choice on GPUs), with several local devices split over
+them, each device running its share batched; ``sequential``, one chain after another on one
+device (each iteration as long as its own trajectory; on a CPU with few cores a batch of
+chains costs about as much as the chains one by one, so the lockstep's idle steps are pure
+loss there); or ``parallel``, the chains split over the local devices, each device running its
+share one after another. On a CPU split into one device per core
+(:func:`nffit.sharding.use_cpu_cores`) one chain's log density uses one core, so two cores
+run two chains, or two batches of chains, at once."""
 
 
-def _per_chain(fn, args, chain_method: str):
-    """``fn`` over the leading (chain) axis of ``args``, one chain after another; with
-    ``"parallel"`` each device of :func:`nffit.sharding.chain_mesh` maps over its share."""
-    run = lambda a: jax.lax.map(fn, a)
-    if chain_method == "parallel":
+def _over_chains(fn, args, chain_method: str):
+    """``fn`` of one chain over the leading (chain) axis of ``args``: vmapped (``"vectorized"``)
+    or one chain after another; except with ``"sequential"``, split over the devices of
+    :func:`nffit.sharding.chain_mesh` (when there are several), each taking its share."""
+    run = jax.vmap(fn) if chain_method == "vectorized" else (lambda a: jax.lax.map(fn, a))
+    if chain_method != "sequential" and jax.local_device_count() > 1:
         mesh = chain_mesh(jax.tree.leaves(args)[0].shape[0])
         run = jax.shard_map(run, mesh=mesh, in_specs=PartitionSpec("batch"), out_specs=PartitionSpec("batch"),
                             check_vma=False)
@@ -192,10 +196,7 @@ def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass:
                                        target_acceptance_rate=target_acceptance,
                                        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn())
     keys = jax.random.split(rng_key, x0.shape[0])
-    if chain_method == "vectorized":
-        state, params = jax.vmap(lambda k, x: adapt.run(k, x, num_steps=steps)[0])(keys, x0)
-    else:
-        state, params = _per_chain(lambda kx: adapt.run(*kx, num_steps=steps)[0], (keys, x0), chain_method)
+    state, params = _over_chains(lambda kx: adapt.run(*kx, num_steps=steps)[0], (keys, x0), chain_method)
     return state, params["step_size"], params["inverse_mass_matrix"]
 
 
@@ -218,14 +219,11 @@ def nuts_draws(logdensity, rng_key: Array, state, step_size: Array, inverse_mass
                  info.num_trajectory_expansions, new.logdensity, invalid)
         return new, (new.position, stats)
 
-    if chain_method == "vectorized":
-        return jax.lax.scan(lambda state, k: jax.vmap(one_chain)(k, state, step_size, inverse_mass), state, keys)
-
     def chain(args):  # all draws of one chain: (length,) keys
         keys, state, step_size, inverse_mass = args
         return jax.lax.scan(lambda state, k: one_chain(k, state, step_size, inverse_mass), state, keys)
 
-    last, out = _per_chain(chain, (jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass), chain_method)
+    last, out = _over_chains(chain, (jnp.swapaxes(keys, 0, 1), state, step_size, inverse_mass), chain_method)
     return last, jax.tree.map(lambda y: jnp.swapaxes(y, 0, 1), out)  # (length, chains, ...)
 
 

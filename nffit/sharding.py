@@ -39,8 +39,8 @@ __all__ = ["batch_mesh", "chain_mesh", "shard_batch", "use_cpu_cores"]
 
 def use_cpu_cores(cores: int | None = None) -> int:
     """Split the CPU into ``cores`` JAX devices (default: every core this process may use), each
-    running its operations on one thread, so that work split over devices (NUTS's
-    ``chain_method="parallel"``) runs on all cores without contention.
+    running its operations on one thread, so that work split over devices (NUTS's chains with
+    ``chain_method="parallel"`` or ``"vectorized"``) runs on all cores without contention.
 
     Call it before JAX's first computation (right after the imports); later, it only checks
     that the split is already in place. On a GPU machine the GPUs stay the default devices.

@@ -10,7 +10,7 @@ import scipy.optimize
 import scipy.signal
 
 from nffit import Connectome, JansenRitParams, make_simulator
-from nffit.analytic_spectrum import fixed_point, make_analytic_spectrum, node_unstable_modes
+from nffit.analytic_spectrum import _lu_matvec, fixed_point, make_analytic_spectrum, node_unstable_modes
 from nffit.inference import hessian
 from nffit.models import JANSEN_RIT
 from nffit.simulator import as_params
@@ -159,6 +159,17 @@ def _second_differences(f, theta, relative_step=1e-3):
     shift = [jnp.asarray(e * h) for e, h in zip(np.eye(theta.size), steps)]
     return np.array([[float(f(theta + si + sj) - f(theta + si - sj) - f(theta - si + sj) + f(theta - si - sj))
                       / (4 * hi * hj) for sj, hj in zip(shift, steps)] for si, hi in zip(shift, steps)])
+
+
+def test_lu_matvec_rebuilds_the_factored_matrix():
+    """The split CPU's transposable solve names its linear map by the LU factors
+    (``_lu_matvec``): it must be ``A x`` (a batch of complex matrices, pivoting needed)."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 3, 5, 5)) + 1j * rng.normal(size=(2, 3, 5, 5))
+    x = rng.normal(size=(2, 3, 5, 2)) + 1j * rng.normal(size=(2, 3, 5, 2))
+    lu, pivots = jax.scipy.linalg.lu_factor(jnp.asarray(a))
+    assert np.any(np.asarray(pivots) != np.arange(5))
+    np.testing.assert_allclose(np.asarray(_lu_matvec(lu, pivots, jnp.asarray(x))), a @ x, rtol=1e-10)
 
 
 def test_fixed_point_carries_exact_second_derivatives():

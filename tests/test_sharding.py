@@ -1,8 +1,9 @@
 """The batch split over two (fake CPU) devices gives the numbers of the unsharded run (to float32
-rounding); NUTS chains split over them (``chain_method="parallel"``) give the sequential
-chains' draws; the analytic spectrum on both devices at once (chains split, or a sharded
-batch) gives the one-device numbers and does not hang (jax 0.10 deadlocks when two CPU devices
-run batched LAPACK calls at once: nffit makes them one matrix per call there)."""
+rounding); NUTS chains split over them (``chain_method="parallel"`` or ``"vectorized"``) give
+the sequential chains' draws; the analytic spectrum on both devices at once (chains split, one
+after another or vmapped, or a sharded batch) gives the one-device numbers and does not hang
+(jax 0.10 deadlocks when two CPU devices run batched LAPACK calls at once: nffit makes them
+one matrix per call there, under ``jax.vmap`` too)."""
 
 import os
 import subprocess
@@ -28,35 +29,40 @@ SCRIPT = textwrap.dedent("""
 
     # NUTS chains split over the devices: the sequential chains' draws (same per-chain keys)
     import jax.numpy as jnp
-    from nffit.nuts import _draws, _per_chain, _warmup
+    from nffit.nuts import _draws, _over_chains, _warmup
 
     jax.config.update("jax_enable_x64", True)
     cov = np.array([[1.0, 0.6], [0.6, 0.5]])
     logdensity = jax.tree_util.Partial(lambda x: -0.5 * x @ jnp.asarray(np.linalg.inv(cov)) @ x)
     x0 = jax.random.normal(jax.random.key(1), (4, 2))
     runs = {}
-    for method in ("sequential", "parallel"):
+    for method in ("sequential", "parallel", "vectorized"):
         state, step, mass = _warmup(logdensity, jax.random.key(2), x0, steps=50, chain_method=method)
         last, (positions, _) = _draws(logdensity, jax.random.key(3), state, step, mass, 0, length=100,
                                       chain_method=method)
         runs[method] = (np.asarray(step), np.asarray(positions))
-    assert len(last.position.sharding.device_set) == 2, last.position.sharding
-    for a, b in zip(runs["sequential"], runs["parallel"]):
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+        if method != "sequential":
+            assert len(last.position.sharding.device_set) == 2, (method, last.position.sharding)
+    for method in ("parallel", "vectorized"):
+        for a, b in zip(runs["sequential"], runs[method]):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
     jax.config.update("jax_enable_x64", False)
 
-    # the analytic spectrum and its gradient on both devices at once (as parallel NUTS runs
-    # it; batched LAPACK calls on two CPU devices at once hang jax 0.10): the one-device numbers
+    # the analytic spectrum and its gradient on both devices at once, each device's chains one
+    # after another or vmapped (as NUTS runs them; batched LAPACK calls on two CPU devices at
+    # once hang jax 0.10): the one-device numbers
     from nffit import make_analytic_spectrum
 
     spectrum = make_analytic_spectrum(load_connectome("tvb76"), np.arange(2.0, 41.0),
                                       gain=np.random.default_rng(0).normal(size=(3, 76)))
     def value_and_grad(g):
         return jax.value_and_grad(lambda g: jnp.sum(jnp.log(spectrum(JansenRitParams(G=g, mu=0.6)).psd)))(g)
-    gs = jnp.array([0.3, 0.9, 1.5, 2.1], jnp.float32)
-    split = jax.jit(lambda gs: _per_chain(value_and_grad, gs, "parallel"))(gs)
-    one = [jax.jit(value_and_grad)(g) for g in gs]
-    np.testing.assert_allclose(np.asarray(split), np.array(one).T, rtol=2e-4)
+    # 8 per device: vmapped, they would reach LAPACK as batches of 8 (4 never hung, 8 did)
+    gs = jnp.linspace(0.3, 2.1, 16, dtype=jnp.float32)
+    one = np.array([jax.jit(value_and_grad)(g) for g in gs]).T
+    for method in ("parallel", "vectorized"):
+        split = jax.jit(lambda gs: _over_chains(value_and_grad, gs, method))(gs)
+        np.testing.assert_allclose(np.asarray(split), one, rtol=2e-4, err_msg=method)
     # and a batch of parameter sets sharded over the devices (SPMD)
     sharded = spectrum(shard_batch(JansenRitParams(G=gs, mu=0.6))).psd
     assert len(sharded.sharding.device_set) == 2, sharded.sharding
