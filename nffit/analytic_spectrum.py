@@ -135,15 +135,32 @@ def _one_matrix_at_a_time() -> bool:
 def _lapack(fn: Callable[..., Any], *matrices: Array) -> Any:
     """``fn(*matrices)`` over their common leading batch axes; under
     :func:`_one_matrix_at_a_time` one matrix per LAPACK call, under ``jax.vmap`` too (a loop
-    over the batch, and over any mapped axis by ``jax.custom_batching.sequential_vmap``), while
-    the rest of the computation stays batched. Not differentiable there: differentiate
+    over the batch, and over any mapped axis by :func:`_one_at_a_time`), while the rest of the
+    computation stays batched. No reverse mode there (no transpose rule): differentiate
     :func:`_solve` and :func:`_solve_factored`, which call it on primal values only."""
     if not _one_matrix_at_a_time():
         return fn(*matrices)
     batch = matrices[0].shape[:-2]
     flat = [m.reshape((-1,) + m.shape[len(batch):]) for m in matrices]
-    out = jax.vmap(jax.custom_batching.sequential_vmap(fn))(*flat)
+    out = jax.vmap(_one_at_a_time(fn))(*flat)
     return jax.tree.map(lambda y: y.reshape(batch + y.shape[1:]), out)
+
+
+def _one_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` that ``jax.vmap`` turns into a loop (``jax.custom_batching.sequential_vmap``,
+    which fails when no argument is batched, as when ``jax.jacfwd`` maps tangents only)."""
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def rule(axis_size, in_batched, *args):
+        if not any(in_batched):
+            out = fn(*args)
+            return out, jax.tree.map(lambda _: False, out)
+        args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape) for a, b in zip(args, in_batched)]
+        out = lax.map(lambda a: wrapped(*a), args)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
 
 
 def _linear_solve(matvec: Callable[[Array], Array], lu: Array, pivots: Array, b: Array) -> Array:
@@ -181,7 +198,7 @@ def _lu_matvec(lu: Array, pivots: Array, x: Array) -> Array:
     return jnp.take_along_axis(y, jnp.argsort(perm, axis=-1)[..., None], axis=-2)
 
 
-# plain signatures for sequential_vmap, which would pass the library functions' defaults as
+# plain signatures for custom_vmap, which would pass the library functions' defaults as
 # traced arguments
 def _lu_factor(a: Array) -> tuple[Array, Array]:
     return jax.scipy.linalg.lu_factor(a)

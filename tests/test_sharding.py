@@ -63,6 +63,14 @@ SCRIPT = textwrap.dedent("""
     for method in ("parallel", "vectorized"):
         split = jax.jit(lambda gs: _over_chains(value_and_grad, gs, method))(gs)
         np.testing.assert_allclose(np.asarray(split), one, rtol=2e-4, err_msg=method)
+    # forward over reverse (jax.hessian) through the one-matrix LAPACK loops: jacfwd maps the
+    # tangents alone (jax's sequential_vmap failed there); differences of gradients agree
+    from nffit.inference import hessian
+    small = make_analytic_spectrum(load_connectome("tvb76"), np.arange(8.0, 13.0))
+    loss = lambda t: jnp.sum(jnp.log(small(JansenRitParams(G=t[0], mu=t[1])).psd))
+    theta = jnp.array([0.9, 0.6])
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.hessian(loss))(theta)),
+                               np.asarray(hessian(jax.jit(loss), theta)), rtol=0.05, atol=0.05)
     # and a batch of parameter sets sharded over the devices (SPMD)
     sharded = spectrum(shard_batch(JansenRitParams(G=gs, mu=0.6))).psd
     assert len(sharded.sharding.device_set) == 2, sharded.sharding
