@@ -535,12 +535,12 @@ def make_analytic_spectrum(
         fp = fixed_point(model, weights, params, batch, branch=branch)
         v = fp.lfp
         speed = jnp.broadcast_to(params.speed, (batch,))
-        tau = lengths[:, :, None] / speed  # (N, N, B), ms
         noise_var = jnp.broadcast_to(params.sigma**2, (n, batch)).T  # (B, N)
 
         # arg det A = sum_i arg d_i + arg det(I - diag(H) K): each part is unwrapped on its
         # own, the node factors (sharp resonances near a Hopf point) on a finer grid
-        v_c, p_c, tau_c = (lax.stop_gradient(x) for x in (v, params, tau))
+        v_c, p_c = lax.stop_gradient(v), lax.stop_gradient(params)
+        tau_c = lengths[:, :, None] / jnp.broadcast_to(p_c.speed, (batch,))  # (N, N, B), ms
         coupling = p_c.G * (weights @ model.coupling_of_lfp(v_c, p_c))
         node_modes = jnp.sum(node_unstable_modes(model, v_c, coupling, p_c), axis=0)  # (B,)
 
