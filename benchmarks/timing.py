@@ -15,15 +15,24 @@ import jax.numpy as jnp
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
+    """What the numbers were measured on (on Linux with the CPU's family and model: virtual
+    machines often report only "AMD EPYC" as its name)."""
+    info = {"cpu": platform.processor() or platform.machine()}
+    names = {"model name": "cpu", "cpu family": "cpu_family", "model": "cpu_model"}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(),
-            "devices": [d.device_kind for d in jax.devices()], "jax": jax.__version__, "python": platform.python_version()}
+            first = f.read().split("\n\n")[0]  # the first processor's block
+    except OSError:
+        first = ""
+    for line in first.splitlines():
+        name, _, value = (part.strip() for part in line.partition(":"))
+        if name in names:
+            info[names[name]] = value
+        elif name == "flags":
+            info["avx512"] = "avx512f" in value.split()
+    return info | {"cores": os.cpu_count(), "backend": jax.default_backend(),
+                   "devices": [d.device_kind for d in jax.devices()], "jax": jax.__version__,
+                   "python": platform.python_version()}
 
 
 def time_compiled(fn: Callable, *args, repeats: int = 5) -> dict[str, float]:
