@@ -7,10 +7,11 @@ traceback, no partial output files.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from nffit.errors import NffitError
 from nffit.netcdf import check_output_path
@@ -101,6 +102,31 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
+def cpu_devices_for_chains(chains: int, environ: Mapping[str, str], cores: int) -> int | None:
+    """How many JAX CPU devices ``nffit fit`` splits the machine into for ``chains`` NUTS chains:
+    one per core, at most one per chain (each device runs its share of the chains: twice as
+    fast on 2 cores, docs/installation.md). None (leave JAX's default, one device) for a single
+    chain or core, or where the user chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA device
+    count in ``XLA_FLAGS``)."""
+    if "JAX_NUM_CPU_DEVICES" in environ or "xla_force_host_platform_device_count" in environ.get("XLA_FLAGS", ""):
+        return None
+    devices = min(chains, cores)
+    return devices if devices > 1 else None
+
+
+def _split_cpu_for_chains(chains: int) -> None:
+    """Split the CPU for NUTS chains (:func:`cpu_devices_for_chains`) when JAX has not started
+    yet (``nffit.cli.main`` called from Python after a computation keeps one device)."""
+    from nffit.sharding import available_cores, use_cpu_cores
+
+    devices = cpu_devices_for_chains(chains, os.environ, available_cores())
+    if devices:
+        try:
+            use_cpu_cores(devices)
+        except NffitError:
+            pass
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from nffit.config import load_config
     from nffit.fit import divergences, run_fit, summary_table
@@ -120,6 +146,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.output:
         overrides["output"]["path"] = args.output
     config = load_config(args.config, overrides)
+    if config["method"]["name"] == "nuts":
+        _split_cpu_for_chains(config["method"]["chains"])
     start = time.perf_counter()
     idata, out = run_fit(config, resume=args.resume)
     names = parameter_names(idata)
@@ -153,8 +181,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from nffit.config import DEFAULTS
     from nffit.demo import run_demo
 
+    _split_cpu_for_chains(DEFAULTS["method"]["chains"])  # the demo's NUTS
     run_demo(Path(args.output))
     return 0
 

@@ -90,9 +90,20 @@ def to_inference_data(posterior: Posterior, problem: FitProblem, rng_key, *, pri
         coords=coords,
         dims={**dims, "model_psd": spectral, site: spectral},
         attrs={"method": posterior.method, "likelihood": problem.likelihood, "spectrum_path": problem.path,
-               **attrs, **posterior.attrs},
+               **attrs, **posterior.attrs, **_provenance()},
     )
     return idata
+
+
+def _provenance() -> dict[str, str | int]:
+    """What a run's numbers depend on besides its data, settings and seed: nffit's and JAX's
+    versions, the devices (a CPU split into several rounds differently from one) and the float
+    width (docs/inference.md, "Reproducibility")."""
+    from nffit import __version__
+
+    devices = jax.local_devices()
+    return {"nffit_version": __version__, "jax_version": jax.__version__,
+            "devices": f"{len(devices)} x {devices[0].device_kind}", "x64": int(jax.config.jax_enable_x64)}
 
 
 def save_inference_data(idata, path: str | Path) -> Path:

@@ -34,7 +34,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from nffit.errors import NffitError
 
-__all__ = ["batch_mesh", "chain_mesh", "shard_batch", "use_cpu_cores"]
+__all__ = ["available_cores", "batch_mesh", "chain_mesh", "shard_batch", "use_cpu_cores"]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def use_cpu_cores(cores: int | None = None) -> int:
@@ -46,8 +51,7 @@ def use_cpu_cores(cores: int | None = None) -> int:
     that the split is already in place. On a GPU machine the GPUs stay the default devices.
     Returns the number of CPU devices.
     """
-    if not cores:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cores or available_cores()
     try:
         jax.config.update("jax_num_cpu_devices", cores)
         # each device's operations on one thread: no contention between the devices for the

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,31 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "output directory does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "chains, environ, cores, expected",
+    [
+        (4, {}, 2, 2),  # one device per core
+        (4, {}, 16, 4),  # at most one per chain
+        (1, {}, 16, None),  # nothing to split
+        (4, {}, 1, None),
+        (4, {"JAX_NUM_CPU_DEVICES": "1"}, 16, None),  # the user's choice stands
+        (4, {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, 16, None),
+    ],
+)
+def test_cpu_devices_for_nuts_chains(chains, environ, cores, expected):
+    from nffit.cli import cpu_devices_for_chains
+
+    assert cpu_devices_for_chains(chains, environ, cores) == expected
+
+
+def test_fit_splits_the_cpu_before_jax_starts():
+    code = ("import jax\nfrom nffit.cli import _split_cpu_for_chains\nfrom nffit.sharding import available_cores\n"
+            "_split_cpu_for_chains(4)\nprint(len(jax.devices('cpu')), available_cores())")
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env | {"JAX_PLATFORMS": "cpu"}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    devices, cores = map(int, proc.stdout.split())
+    assert devices == min(4, cores)

@@ -144,6 +144,10 @@ def test_every_method_gives_inference_data(problem, nuts_and_smc, map_fit, tmp_p
     back = az.from_netcdf(save_inference_data(idata, tmp_path / "run.nc"))
     np.testing.assert_array_equal(back.posterior["G"].values, idata.posterior["G"].values)
     assert back.attrs["method"] == "nuts"
+    # provenance: what the numbers depend on besides data, settings and seed
+    devices = jax.local_devices()
+    assert back.attrs["jax_version"] == jax.__version__ and back.attrs["x64"] == int(jax.config.jax_enable_x64)
+    assert back.attrs["devices"] == f"{len(devices)} x {devices[0].device_kind}"
 
 
 @pytest.mark.slow
