@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
                                    [--methods map,nuts,smc --chain-method vectorized|sequential|parallel]
-                                   [--split-cpu] [--target-acceptance 0.8]
+                                   [--split-cpu [--cpu-devices N]] [--target-acceptance 0.8]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--split-cpu", action="store_true",
                         help="one JAX device per CPU core (nffit.sharding.use_cpu_cores), the NUTS chains split over "
                         "them (row 'nuts-split' for vectorized chains); implied by --chain-method parallel")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="with --split-cpu: this many CPU devices instead of one per core (row 'nuts-splitN'; "
+                        "one per chain is what nffit fit does)")
     parser.add_argument("--target-acceptance", type=float, default=0.8, help="NUTS warmup's target acceptance")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
@@ -77,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     split = args.split_cpu or args.chain_method == "parallel"
     if split:
-        use_cpu_cores()  # one JAX device per core; before blackjax, whose import starts JAX
+        use_cpu_cores(args.cpu_devices)  # one JAX device per core (default); before blackjax, whose import starts JAX
     from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax
     from nffit.smc import run_smc
 
@@ -87,7 +90,7 @@ def main() -> None:
     methods = args.methods.split(",")
     nuts_key = "nuts" if args.chain_method == "vectorized" else f"nuts-{args.chain_method}"
     if split and args.chain_method == "vectorized":
-        nuts_key += "-split"
+        nuts_key += "-split" if args.cpu_devices is None else f"-split{args.cpu_devices}"
     if args.target_acceptance != parser.get_default("target_acceptance"):
         nuts_key += f"-accept{args.target_acceptance:g}"
     ran = [nuts_key if m == "nuts" else m for m in methods]

@@ -163,9 +163,10 @@ them, each device running its share batched; ``sequential``, one chain after ano
 device (each iteration as long as its own trajectory; on a CPU with few cores a batch of
 chains costs about as much as the chains one by one, so the lockstep's idle steps are pure
 loss there); or ``parallel``, the chains split over the local devices, each device running its
-share one after another. On a CPU split into one device per core
-(:func:`nffit.sharding.use_cpu_cores`) one chain's log density uses one core, so two cores
-run two chains, or two batches of chains, at once."""
+share one after another. One chain's log density uses about one core: on a CPU split into
+one device per chain (``nffit.sharding.use_cpu_cores(chains)``, as ``nffit fit`` does; more
+devices than cores are fine) every chain runs on its own thread, and "vectorized" and
+"parallel" give the same draws."""
 
 
 def _over_chains(fn, args, chain_method: str):
