@@ -52,14 +52,16 @@ def standard_normal_block(keys: Array, block: Array, shape: tuple[int, ...], dty
     Parameters
     ----------
     keys : keys with leading axis B (see :func:`entry_keys`)
-    block : int Array, shape ()
-        Block index (the output-sample index in the simulator).
+    block : int Array, shape () or (B,)
+        Block index (the output-sample index in the simulator), one for all entries or one
+        per entry.
     shape : tuple of int
         Shape of one entry's block, e.g. ``(steps, noise_dims, N)``.
 
     Returns
     -------
-    Array, shape ``shape + (B,)``: entry ``b`` is ``normal(fold_in(keys[b], block), shape)``.
+    Array, shape ``shape + (B,)``: entry ``b`` is ``normal(fold_in(keys[b], block[b]), shape)``.
     """
-    draws = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, block), shape, dtype))(keys)
+    blocks = jnp.broadcast_to(block, keys.shape[:1])
+    draws = jax.vmap(lambda k, i: jax.random.normal(jax.random.fold_in(k, i), shape, dtype))(keys, blocks)
     return jnp.moveaxis(draws, 0, -1)

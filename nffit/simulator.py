@@ -75,7 +75,7 @@ class Simulator(NamedTuple):
 
     Attributes
     ----------
-    run : callable ``(rng_key, params, *, batch_size=None, initial_state=None) -> SimulationOutput``
+    run : callable ``(rng_key, params, *, batch_size=None, initial_state=None, first_sample=0) -> SimulationOutput``
     init : callable ``(params, lags, y0) -> NetworkState`` with ``lags`` a :class:`~nffit.delays.Delays`
     step : callable ``(state, z, params, lags) -> NetworkState``, one integration step with
         standard normals ``z`` of shape (noise_dims, N, B).
@@ -250,7 +250,7 @@ def make_simulator(
         y = scheme(drift, state.y, state.coupling, c_next, dw, dt)
         return NetworkState(y, history, c_next, t_next)
 
-    def _run(keys: Array, params: Any, y0: Any) -> SimulationOutput:
+    def _run(keys: Array, params: Any, y0: Any, first_sample: Array) -> SimulationOutput:
         batch = y0[0].shape[-1]
         lags = compute_delays(connectome.weights, connectome.lengths, params.speed if delays else None, dt, n_slots - 1,
                               interpolate=interpolate_delays, layout=coupling_layout, dtype=dtype)
@@ -258,7 +258,7 @@ def make_simulator(
 
         def one_sample(carry, index):
             state, ok = carry
-            z = standard_normal_block(keys, index, (decimation, model.noise_dims, n_regions), dtype)
+            z = standard_normal_block(keys, first_sample + index, (decimation, model.noise_dims, n_regions), dtype)
 
             def one_step(inner, z_t):
                 st, acc = inner
@@ -281,7 +281,8 @@ def make_simulator(
 
     run_compiled = jax.jit(_run)
 
-    def run(rng_key: Array, params: Any = None, *, batch_size: int | None = None, initial_state: Array | None = None) -> SimulationOutput:
+    def run(rng_key: Array, params: Any = None, *, batch_size: int | None = None, initial_state: Array | None = None,
+            first_sample: Any = 0) -> SimulationOutput:
         """Simulate a batch.
 
         Parameters
@@ -292,6 +293,13 @@ def make_simulator(
             B when neither the keys nor the parameters imply it (default 1).
         initial_state : Array, shape (n_states, N) or (n_states, N, B), optional
             Default zeros; the history is filled with the initial state's coupling variable.
+        first_sample : int or int Array (B,), default 0
+            Where each entry starts in its key's noise stream, in output samples: sample
+            ``s`` of the run (transient included) draws the noise of sample
+            ``first_sample + s`` of a run started at 0. A run started at ``k`` from any
+            state, once its transient has passed, follows the run started at 0 from sample
+            ``k`` on wherever the dynamics contract (a stable fixed point driven by noise):
+            windows that replay one long run (:func:`~nffit.simulated_spectrum.make_simulated_spectrum`).
 
         Returns
         -------
@@ -309,7 +317,11 @@ def make_simulator(
             y0 = jnp.broadcast_to(y0[..., None], shape)
         if y0.shape != shape:
             raise NffitError(f"initial_state has shape {y0.shape}; expected {shape[:2]} or {shape}")
-        return run_compiled(keys, params, model.state_type(*y0))
+        starts = jnp.asarray(first_sample, jnp.int32)
+        if starts.shape not in ((), (batch,)):
+            raise NffitError(f"first_sample has shape {starts.shape}; give one start or one per batch entry ({batch})")
+        starts = jnp.broadcast_to(starts, (batch,))
+        return run_compiled(keys, params, model.state_type(*y0), starts)
 
     return Simulator(run, init, step, model, connectome, method, dt, fs, decimation, n_samples, n_transient,
                      n_slots, interpolate_delays, dtype)

@@ -19,17 +19,19 @@ def sim3_f64(three_nodes):
                           dtype=jnp.float64, min_speed=1.0, checkpoint_samples=7)
 
 
-def _noise_for(keys, n_samples, n_regions):
-    blocks = [np.asarray(standard_normal_block(keys, jnp.asarray(k), (DECIM, 1, n_regions), jnp.float64)) for k in range(n_samples)]
+def _noise_for(keys, n_samples, n_regions, start=0):
+    blocks = [np.asarray(standard_normal_block(keys, jnp.asarray(k), (DECIM, 1, n_regions), jnp.float64))
+              for k in range(start, start + n_samples)]
     return np.concatenate(blocks)[:, 0]  # (n_steps, N, B)
 
 
-@pytest.mark.parametrize("method", ["heun", "euler"])
-def test_matches_numpy_reference_with_delays_and_noise(three_nodes, method):
+@pytest.mark.parametrize("method, first_sample", [("heun", 0), ("euler", 0), ("heun", 9)])
+def test_matches_numpy_reference_with_delays_and_noise(three_nodes, method, first_sample):
+    """``first_sample = k`` starts in the key's noise stream at output sample k."""
     sim = make_simulator(three_nodes, dt=DT, duration_ms=40.0, transient_ms=0.0, fs=2500.0, method=method, dtype=jnp.float64)
     p = dict(G=3.0, speed=2.0, sigma=0.3, mu=0.15)
-    out = sim.run(jax.random.key(7), JansenRitParams(**p))
-    z = _noise_for(entry_keys(jax.random.key(7), 1), sim.n_samples, 3)[..., 0]
+    out = sim.run(jax.random.key(7), JansenRitParams(**p), first_sample=first_sample)
+    z = _noise_for(entry_keys(jax.random.key(7), 1), sim.n_samples, 3, start=first_sample)[..., 0]
     ref = simulate_reference(three_nodes.weights, three_nodes.lengths, p, DT, z, DECIM, method)
     assert out.finite.tolist() == [True]
     assert np.abs(ref).max() > 0.1  # a trajectory that moves
@@ -203,6 +205,8 @@ def test_bad_parameters(three_nodes):
         sim.run(jax.random.key(0), {"speed": jnp.ones((3, 2))})
     with pytest.raises(NffitError, match="ambiguous"):
         sim.run(jax.random.key(0), {"G": jnp.ones(2)}, batch_size=4)
+    with pytest.raises(NffitError, match="first_sample has shape"):
+        sim.run(jax.random.key(0), {"G": jnp.ones(2)}, first_sample=[0, 5, 10])
 
 
 @pytest.mark.parametrize("delays", [True, False])
