@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--chains 4 --warmup 1000 --draws 1000 --particles 1024 --starts 64]
                                    [--methods map,nuts,smc --chain-method vectorized|sequential|parallel]
-                                   [--split-cpu [--cpu-devices N]] [--target-acceptance 0.8]
+                                   [--split-cpu] [--cpu-devices N] [--target-acceptance 0.8]
                                    [--json benchmarks/results/inference.json]
 
 The problem is the demo's: O1, Oz and O2 of data/S001R02.edf (2-40 Hz, 2 s Hann segments,
@@ -71,14 +71,14 @@ def main() -> None:
                         help="one JAX device per CPU core (nffit.sharding.use_cpu_cores), the NUTS chains split over "
                         "them (row 'nuts-split' for vectorized chains); implied by --chain-method parallel")
     parser.add_argument("--cpu-devices", type=int, default=None,
-                        help="with --split-cpu: this many CPU devices instead of one per core (row 'nuts-splitN'; "
-                        "one per chain is what nffit fit does)")
+                        help="split the CPU into this many devices instead of one per core (implies --split-cpu; "
+                        "row 'nuts-splitN'; one per chain is what nffit fit does)")
     parser.add_argument("--target-acceptance", type=float, default=0.8, help="NUTS warmup's target acceptance")
     parser.add_argument("--spectrum", type=Path, help="the same spectrum written by `nffit spectrum data/S001R02.edf "
                         "--picks O1,Oz,O2 --fmin 2 --fmax 40 --segment 2` (where MNE is not installed)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference.json")
     args = parser.parse_args()
-    split = args.split_cpu or args.chain_method == "parallel"
+    split = args.split_cpu or args.cpu_devices is not None or args.chain_method == "parallel"
     if split:
         use_cpu_cores(args.cpu_devices)  # one JAX device per core (default); before blackjax, whose import starts JAX
     from nffit.nuts import CHAIN_METHODS, run_nuts_blackjax

@@ -30,7 +30,8 @@ def machine() -> dict[str, Any]:
             info[names[name]] = value
         elif name == "flags":
             info["avx512"] = "avx512f" in value.split()
-    return info | {"cores": os.cpu_count(), "backend": jax.default_backend(),
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return info | {"cores": os.cpu_count(), "usable_cores": usable, "backend": jax.default_backend(),
                    "devices": [d.device_kind for d in jax.devices()], "jax": jax.__version__,
                    "python": platform.python_version()}
 
