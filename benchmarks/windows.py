@@ -38,20 +38,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import machine, print_table, time_compiled, write_json  # noqa: E402
 
-from nffit import JansenRitParams, load_connectome, make_analytic_spectrum, make_simulator  # noqa: E402
+from nffit import JansenRitParams, load_connectome, make_analytic_spectrum  # noqa: E402
 from nffit.integrators import default_dt  # noqa: E402
-from nffit.simulated_spectrum import boxcar_response, joined_welch  # noqa: E402
+from nffit.simulated_spectrum import boxcar_response, joined_welch, make_window_simulator  # noqa: E402
 
 FS, SEGMENT_S, TRANSIENT_S = 250.0, 2.0, 1.0
 BAND, ALPHA = (2.0, 40.0), (8.0, 12.0)
 MU, G, SIGMA = 0.09, 1.0, 0.05
 BRANCH = "lower"  # the fixed point the simulation settles on at mu = 0.09 (the upper one is unstable here)
-
-
-def window_simulator(connectome, window_s: float, dt: float | None):
-    """Windows of ``window_s`` after a transient, plus the transient's last sample (the join check)."""
-    return make_simulator(connectome, dt=dt, fs=FS, duration_ms=1000.0 * window_s + 1000.0 / FS,
-                          transient_ms=1000.0 * TRANSIENT_S - 1000.0 / FS)
 
 
 def window_inputs(replicate_keys: jax.Array, windows: int, n_window: int, joined: bool) -> tuple[jax.Array, jax.Array]:
@@ -72,7 +66,7 @@ def windowed_log_psd(sim, keys: jax.Array, starts: jax.Array, params, windows: i
 
 
 def design(connectome, total_s: float, windows: int, joined: bool, replicates: int, repeats: int, dt: float | None) -> dict:
-    sim = window_simulator(connectome, total_s / windows, dt)
+    sim = make_window_simulator(connectome, total_s / windows, TRANSIENT_S, fs=FS, dt=dt)
     keys, starts = window_inputs(jax.random.split(jax.random.key(7), replicates), windows, sim.n_samples - 1, joined)
     params = JansenRitParams(mu=MU, G=G, sigma=SIGMA)
     timing = time_compiled(lambda k, s: windowed_log_psd(sim, k, s, params, windows)[1], keys, starts, repeats=repeats)
@@ -83,7 +77,7 @@ def design(connectome, total_s: float, windows: int, joined: bool, replicates: i
 def gradient_spread(connectome, window_s: float, total_s: float, replicates: int, dt: float | None) -> np.ndarray:
     """d/dG of the alpha-band log10 power, one value per replicate (joined windows covering total_s)."""
     windows = max(1, int(round(total_s / window_s)))
-    sim = window_simulator(connectome, window_s, dt)
+    sim = make_window_simulator(connectome, window_s, TRANSIENT_S, fs=FS, dt=dt)
 
     def band_power(g, keys, starts):
         freqs, log_psd, _ = windowed_log_psd(sim, keys, starts, JansenRitParams(mu=MU, G=g, sigma=SIGMA), windows)

@@ -41,10 +41,11 @@ from nffit.batching import native_batch
 from nffit.connectome import Connectome
 from nffit.errors import NffitError
 from nffit.models import JANSEN_RIT, Model
-from nffit.simulator import as_params, batch_size_of_params, make_simulator
+from nffit.simulator import Simulator, as_params, batch_size_of_params, make_simulator
 from nffit.welch import welch, welch_segments
 
-__all__ = ["SimulatedSpectrum", "boxcar_response", "joined_welch", "make_simulated_spectrum", "JOIN_TOLERANCE"]
+__all__ = ["SimulatedSpectrum", "boxcar_response", "joined_welch", "make_window_simulator", "make_simulated_spectrum",
+           "JOIN_TOLERANCE"]
 
 JOIN_TOLERANCE = 1e-2
 """Largest gap at a join, as a fraction of the LFP's standard deviation, for two windows to
@@ -74,6 +75,28 @@ def boxcar_response(freqs: np.ndarray, decimation: int, dt: float) -> np.ndarray
     of ``decimation`` steps of ``dt`` ms: divide a simulated PSD by it to undo that boxcar."""
     step_s = dt / 1000.0
     return (np.sinc(freqs * decimation * step_s) / np.sinc(freqs * step_s)) ** 2
+
+
+def make_window_simulator(connectome: Connectome, window_s: float, transient_s: float, *, fs: float = 250.0,
+                          **options: Any) -> Simulator:
+    """The simulator of one window: ``transient_s`` from rest, then ``window_s`` of output, with
+    the transient's last sample in front (sample 0, which checks the join in :func:`joined_welch`).
+
+    Window ``w`` of a run replays that run's noise with ``first_sample = w * (n_samples - 1)``
+    (``n_samples - 1`` is the window's length in output samples). ``options`` go to
+    :func:`~nffit.simulator.make_simulator` (model, dt, method, min_speed, dtype, ...).
+
+    Examples
+    --------
+    >>> from nffit import load_connectome
+    >>> make_window_simulator(load_connectome("tvb76"), 4.0, 1.0).n_samples  # 4 s at 250 Hz, plus one
+    1001
+    """
+    if not transient_s * fs >= 1:
+        raise NffitError(f"transient_s = {transient_s:g} s is shorter than one output sample at {fs:g} Hz; "
+                         "windows need a transient (about 1 s: they start from rest)")
+    return make_simulator(connectome, fs=fs, duration_ms=1000.0 * window_s + 1000.0 / fs,
+                          transient_ms=1000.0 * transient_s - 1000.0 / fs, **options)
 
 
 def joined_welch(lfp: Array, readout: Array, fs: float, nperseg: int,
@@ -188,14 +211,9 @@ def make_simulated_spectrum(
     readout = jnp.asarray(np.eye(n) if gain is None else np.asarray(gain, float), dtype)  # (C, N)
     if readout.shape[1] != n:
         raise NffitError(f"gain must be a (channels, {n}) matrix, got shape {readout.shape}")
-    if not transient_s * fs >= 1:
-        raise NffitError(f"transient_s = {transient_s:g} s is shorter than one output sample at {fs:g} Hz; "
-                         "windows need a transient (about 1 s: they start from rest)")
-    n_window = int(round(window_s * fs))
-    # One sample more than the window: the transient's last, which checks the join.
-    sim = make_simulator(connectome, model=model, dt=dt, duration_ms=1000.0 * (n_window + 1) / fs,
-                         transient_ms=1000.0 * transient_s - 1000.0 / fs, fs=fs, method=method,
-                         min_speed=min_speed, dtype=dtype)
+    sim = make_window_simulator(connectome, window_s, transient_s, fs=fs, model=model, dt=dt, method=method,
+                                min_speed=min_speed, dtype=dtype)
+    n_window = sim.n_samples - 1
     stream = jax.random.split(rng_key, 1)  # one key (leading axis 1), repeated for every window
     starts = np.arange(windows) * n_window  # window w replays the run's noise from sample w * n_window
     index = jnp.asarray(np.rint(bins).astype(int))
