@@ -31,6 +31,7 @@ from nffit.likelihood import LIKELIHOODS
 from nffit.log_density import make_log_density, model_psd
 from nffit.models import JANSEN_RIT, Model, SpectrumModel, get_model
 from nffit.priors import default_free, default_priors, parameter_names, reference_values, split_values
+from nffit.sharding import split_over_devices
 
 __all__ = ["FitProblem", "make_problem", "spectrum_model", "MapResult", "fit_map", "minimise", "run_nuts", "PATHS"]
 
@@ -269,7 +270,8 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     potential = lambda x: -density.logdensity(x)  # noqa: E731
     x0 = jax.vmap(density.sample_prior)(jax.random.split(key_starts, starts))
 
-    xs, losses = jax.jit(jax.vmap(lambda x: minimise(potential, x, optimizer, steps)))(x0)
+    # the starts split over the local devices (a CPU split for NUTS's chains: every core at work)
+    xs, losses = jax.jit(lambda x: split_over_devices(jax.vmap(lambda y: minimise(potential, y, optimizer, steps)), x))(x0)
     losses = np.where(np.isfinite(np.asarray(losses)), np.asarray(losses), np.inf)
     best = int(np.argmin(losses))
     if not np.isfinite(losses[best]):

@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-from jax.sharding import PartitionSpec
 from jax.tree_util import Partial
 
 from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
@@ -27,7 +26,7 @@ from nffit.errors import NffitError
 from nffit.log_density import make_log_density
 from nffit.posterior import Posterior
 from nffit.sampling_coordinates import Coordinates, from_sampling, laplace_coordinates, sampling_covariance, to_sampling
-from nffit.sharding import chain_mesh
+from nffit.sharding import split_over_devices
 
 __all__ = ["run_nuts_blackjax", "run_nuts_replicates", "nuts_warmup", "nuts_draws", "coordinates_from_map", "CHAIN_METHODS"]
 
@@ -171,14 +170,10 @@ devices than cores are fine) every chain runs on its own thread, and "vectorized
 
 def _over_chains(fn, args, chain_method: str):
     """``fn`` of one chain over the leading (chain) axis of ``args``: vmapped (``"vectorized"``)
-    or one chain after another; except with ``"sequential"``, split over the devices of
-    :func:`nffit.sharding.chain_mesh` (when there are several), each taking its share."""
+    or one chain after another; except with ``"sequential"``, split over the local devices
+    (:func:`nffit.sharding.split_over_devices`), each taking its share."""
     run = jax.vmap(fn) if chain_method == "vectorized" else (lambda a: jax.lax.map(fn, a))
-    if chain_method != "sequential" and jax.local_device_count() > 1:
-        mesh = chain_mesh(jax.tree.leaves(args)[0].shape[0])
-        run = jax.shard_map(run, mesh=mesh, in_specs=PartitionSpec("batch"), out_specs=PartitionSpec("batch"),
-                            check_vma=False)
-    return run(args)
+    return run(args) if chain_method == "sequential" else split_over_devices(run, args)
 
 
 def nuts_warmup(logdensity, rng_key: Array, x0: Array, steps: int, inverse_mass: Array | None = None,

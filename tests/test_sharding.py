@@ -1,6 +1,7 @@
 """The batch split over two (fake CPU) devices gives the numbers of the unsharded run (to float32
 rounding); NUTS chains split over them (``chain_method="parallel"`` or ``"vectorized"``) give
-the sequential chains' draws; the analytic spectrum on both devices at once (chains split, one
+the sequential chains' draws, MAP starts split over them each start's optimum; the analytic
+spectrum on both devices at once (chains split, one
 after another or vmapped, or a sharded batch) gives the one-device numbers and does not hang
 (jax 0.10 deadlocks when two CPU devices run batched LAPACK calls at once: nffit makes them
 one matrix per call there, under ``jax.vmap`` too)."""
@@ -75,6 +76,25 @@ SCRIPT = textwrap.dedent("""
     sharded = spectrum(shard_batch(JansenRitParams(G=gs, mu=0.6))).psd
     assert len(sharded.sharding.device_set) == 2, sharded.sharding
     np.testing.assert_allclose(np.asarray(sharded), np.asarray(spectrum(JansenRitParams(G=gs, mu=0.6)).psd), rtol=2e-4)
+
+    # MAP starts split over the devices: each start's optimum as when run alone
+    import optax
+    from nffit.eeg import ObservedSpectrum
+    from nffit.inference import fit_map, make_problem, minimise
+    from nffit.log_density import make_log_density
+
+    freqs = np.arange(2.0, 30.0)
+    psd = np.stack([1.0 / freqs + np.exp(-0.5 * (freqs - 10.0) ** 2), 2.0 / freqs]) * 100.0
+    problem = make_problem(ObservedSpectrum(freqs, psd, ("O1", "O2"), 160.0, 30, 60.0, 320, 160, "hann", {}),
+                           model="peaks", bin_stride=1)
+    result = fit_map(problem, jax.random.key(5), starts=4, steps=60, laplace_draws=10)
+    density = make_log_density(problem)
+    x0 = jax.vmap(density.sample_prior)(jax.random.split(jax.random.split(jax.random.key(5))[0], 4))
+    alone = [float(jax.jit(lambda x: minimise(lambda y: -density.logdensity(y), x, optax.adam(0.05), 60))(x)[1])
+             for x in x0]
+    np.testing.assert_allclose(result.neg_log_density, alone, rtol=1e-5)
+    from nffit.sharding import split_over_devices
+    assert len(jax.jit(lambda a: split_over_devices(jax.vmap(jnp.sin), a))(x0).sharding.device_set) == 2
 
     print("ok")
 """)
