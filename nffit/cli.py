@@ -102,26 +102,29 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
-def cpu_devices_for_chains(chains: int, environ: Mapping[str, str], cores: int) -> int | None:
-    """How many JAX CPU devices ``nffit fit`` splits the machine into for ``chains`` NUTS chains:
-    one per chain, up to 4 per core. Each device runs its chain on its own thread and the OS
-    shares the cores, so no chain waits for another's trajectory as vmapped chains on one
-    device do (on 2 cores, 4 chains: 252 s against 290-300 s with one device per core and 627 s
-    with one device; 8 chains: 146 s against 211 s with one device per core;
-    docs/benchmarks.md). None (JAX's default, one device) for a single chain, or where the user
-    chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA device count in ``XLA_FLAGS``)."""
+def cpu_devices_for_batch(batch: int, environ: Mapping[str, str], cores: int) -> int | None:
+    """How many JAX CPU devices ``nffit fit`` splits the machine into for a batch of ``batch``
+    NUTS chains or MAP starts: one per entry, up to 4 per core. Each device runs its share on
+    its own thread and the OS shares the cores, so no chain waits for another's trajectory as
+    vmapped chains on one device do (on 2 cores, 4 chains: 252 s against 290-300 s with one
+    device per core and 627 s with one device; 8 chains: 146 s against 211 s with one device
+    per core; docs/benchmarks.md), and a MAP's starts keep every core busy (16 starts x 300
+    steps: 15 s on 8 devices against 25 s on one). None (JAX's default, one device) for a
+    batch of one, or where the user chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA
+    device count in ``XLA_FLAGS``)."""
     if "JAX_NUM_CPU_DEVICES" in environ or "xla_force_host_platform_device_count" in environ.get("XLA_FLAGS", ""):
         return None
-    devices = min(chains, 4 * cores)
+    devices = min(batch, 4 * cores)
     return devices if devices > 1 else None
 
 
-def _split_cpu_for_chains(chains: int) -> None:
-    """Split the CPU for NUTS chains (:func:`cpu_devices_for_chains`) when JAX has not started
-    yet (``nffit.cli.main`` called from Python after a computation keeps one device)."""
+def _split_cpu(batch: int) -> None:
+    """Split the CPU for a batch of chains or MAP starts (:func:`cpu_devices_for_batch`) when JAX
+    has not started yet (``nffit.cli.main`` called from Python after a computation keeps one
+    device)."""
     from nffit.sharding import available_cores, use_cpu_cores
 
-    devices = cpu_devices_for_chains(chains, os.environ, available_cores())
+    devices = cpu_devices_for_batch(batch, os.environ, available_cores())
     if devices:
         try:
             use_cpu_cores(devices)
@@ -148,8 +151,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.output:
         overrides["output"]["path"] = args.output
     config = load_config(args.config, overrides)
-    if config["method"]["name"] == "nuts":
-        _split_cpu_for_chains(config["method"]["chains"])
+    method = config["method"]
+    _split_cpu({"nuts": method["chains"], "map": method["map_starts"]}.get(method["name"], 1))  # SMC: one device
     start = time.perf_counter()
     idata, out = run_fit(config, resume=args.resume)
     names = parameter_names(idata)
@@ -186,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from nffit.config import DEFAULTS
     from nffit.demo import run_demo
 
-    _split_cpu_for_chains(DEFAULTS["method"]["chains"])  # the demo's NUTS
+    _split_cpu(DEFAULTS["method"]["chains"])  # the demo's NUTS
     run_demo(Path(args.output))
     return 0
 

@@ -73,14 +73,14 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
         (4, {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, 16, None),
     ],
 )
-def test_cpu_devices_for_nuts_chains(chains, environ, cores, expected):
-    from nffit.cli import cpu_devices_for_chains
+def test_cpu_devices_for_chains_or_map_starts(chains, environ, cores, expected):
+    from nffit.cli import cpu_devices_for_batch
 
-    assert cpu_devices_for_chains(chains, environ, cores) == expected
+    assert cpu_devices_for_batch(chains, environ, cores) == expected
 
 
 def test_fit_splits_the_cpu_before_jax_starts():
-    code = "import jax\nfrom nffit.cli import _split_cpu_for_chains\n_split_cpu_for_chains(4)\nprint(len(jax.devices('cpu')))"
+    code = "import jax\nfrom nffit.cli import _split_cpu\n_split_cpu(4)\nprint(len(jax.devices('cpu')))"
     env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
     proc = subprocess.run([sys.executable, "-c", code], env=env | {"JAX_PLATFORMS": "cpu"}, capture_output=True,
                           text=True, timeout=120)
