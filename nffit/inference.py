@@ -270,7 +270,7 @@ def fit_map(problem: FitProblem, rng_key: Array, *, starts: int = 16, steps: int
     potential = lambda x: -density.logdensity(x)  # noqa: E731
     x0 = jax.vmap(density.sample_prior)(jax.random.split(key_starts, starts))
 
-    # the starts split over the local devices (a CPU split for NUTS's chains: every core at work)
+    # the starts split over the local devices (on a CPU split into devices: every core at work)
     xs, losses = jax.jit(lambda x: split_over_devices(jax.vmap(lambda y: minimise(potential, y, optimizer, steps)), x))(x0)
     losses = np.where(np.isfinite(np.asarray(losses)), np.asarray(losses), np.inf)
     best = int(np.argmin(losses))
