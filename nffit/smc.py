@@ -42,6 +42,7 @@ from nffit.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from nffit.errors import NffitError
 from nffit.log_density import LogDensity, make_log_density
 from nffit.posterior import Posterior
+from nffit.sharding import split_over_devices
 
 __all__ = ["SMCState", "init", "next_beta", "proposal_factor", "step", "run_smc", "INVALID_LOGLIK"]
 
@@ -104,9 +105,10 @@ def proposal_factor(particles: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _evaluate(density: LogDensity, x: Array) -> tuple[Array, Array]:
-    """Batched (P,) clamped log-likelihood and log prior of positions ``x`` (P, D)."""
-    loglik = jax.vmap(density.loglik)(x)
-    return jnp.where(jnp.isnan(loglik), INVALID_LOGLIK, jnp.maximum(loglik, INVALID_LOGLIK)), jax.vmap(density.logprior)(x)
+    """Batched (P,) clamped log-likelihood and log prior of positions ``x`` (P, D), the particles
+    split over the local devices (:func:`nffit.sharding.split_over_devices`)."""
+    loglik, logprior = split_over_devices(lambda p: (jax.vmap(density.loglik)(p), jax.vmap(density.logprior)(p)), x)
+    return jnp.where(jnp.isnan(loglik), INVALID_LOGLIK, jnp.maximum(loglik, INVALID_LOGLIK)), logprior
 
 
 def init(density: LogDensity, particles: Array) -> SMCState:

@@ -1,10 +1,10 @@
 """The batch split over two (fake CPU) devices gives the numbers of the unsharded run (to float32
 rounding); NUTS chains split over them (``chain_method="parallel"`` or ``"vectorized"``) give
-the sequential chains' draws, MAP starts split over them each start's optimum; the analytic
-spectrum on both devices at once (chains split, one
-after another or vmapped, or a sharded batch) gives the one-device numbers and does not hang
-(jax 0.10 deadlocks when two CPU devices run batched LAPACK calls at once: nffit makes them
-one matrix per call there, under ``jax.vmap`` too)."""
+the sequential chains' draws, MAP starts split over them each start's optimum, SMC's
+particles the one-device log-likelihoods; the analytic spectrum on both devices at once
+(chains split, one after another or vmapped, or a sharded batch) gives the one-device numbers
+and does not hang (jax 0.10 deadlocks when two CPU devices run batched LAPACK calls at once:
+nffit makes them one matrix per call there, under ``jax.vmap`` too)."""
 
 import os
 import subprocess
@@ -93,6 +93,11 @@ SCRIPT = textwrap.dedent("""
     alone = [float(jax.jit(lambda x: minimise(lambda y: -density.logdensity(y), x, optax.adam(0.05), 60))(x)[1])
              for x in x0]
     np.testing.assert_allclose(result.neg_log_density, alone, rtol=1e-5)
+    # SMC's particles split over the devices: the one-device log-likelihoods
+    from nffit.smc import _evaluate
+    particles = jax.vmap(density.sample_prior)(jax.random.split(jax.random.key(6), 8))
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda p: _evaluate(density, p))(particles)[0]),
+                               np.asarray(jax.vmap(density.loglik)(particles)), rtol=1e-5)
     from nffit.sharding import split_over_devices
     assert len(jax.jit(lambda a: split_over_devices(jax.vmap(jnp.sin), a))(x0).sharding.device_set) == 2
 
