@@ -109,8 +109,8 @@ def cpu_devices_for_batch(batch: int, environ: Mapping[str, str], cores: int) ->
     vmapped chains on one device do (on 2 cores, 4 chains: 252 s against 290-300 s with one
     device per core and 627 s with one device; 8 chains: 146 s against 211 s with one device
     per core; docs/benchmarks.md), and a MAP's starts or SMC's particles keep every core busy
-    (16 starts x 300 steps: 15 s on 8 devices against 25 s on one; the log-likelihood of 1024
-    particles 8.5 s against 12.7 s). None (JAX's default, one device) for a
+    (the shipped example's 16-start MAP: 51 s against 65 s on one device; SMC with 64
+    particles: 46 s against 60 s). None (JAX's default, one device) for a
     batch of one, or where the user chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA
     device count in ``XLA_FLAGS``)."""
     if "JAX_NUM_CPU_DEVICES" in environ or "xla_force_host_platform_device_count" in environ.get("XLA_FLAGS", ""):
