@@ -13,6 +13,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from nffit.sharding import available_cores
+
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on (on Linux with the CPU's family and model: virtual
@@ -30,8 +32,7 @@ def machine() -> dict[str, Any]:
             info[names[name]] = value
         elif name == "flags":
             info["avx512"] = "avx512f" in value.split()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return info | {"cores": os.cpu_count(), "usable_cores": usable, "backend": jax.default_backend(),
+    return info | {"cores": os.cpu_count(), "usable_cores": available_cores(), "backend": jax.default_backend(),
                    "devices": [d.device_kind for d in jax.devices()], "jax": jax.__version__,
                    "python": platform.python_version()}
 

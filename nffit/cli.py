@@ -104,15 +104,15 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
 
 def cpu_devices_for_batch(batch: int, environ: Mapping[str, str], cores: int) -> int | None:
     """How many JAX CPU devices ``nffit fit`` splits the machine into for a batch of ``batch``
-    NUTS chains, MAP starts or SMC particles: one per entry, up to 4 per core. Each device runs its share on
-    its own thread and the OS shares the cores, so no chain waits for another's trajectory as
-    vmapped chains on one device do (on 2 cores, 4 chains: 252 s against 290-300 s with one
-    device per core and 627 s with one device; 8 chains: 146 s against 211 s with one device
-    per core; docs/benchmarks.md), and a MAP's starts or SMC's particles keep every core busy
-    (the shipped example's 16-start MAP: 51 s against 65 s on one device; SMC with 64
-    particles: 46 s against 60 s). None (JAX's default, one device) for a
-    batch of one, or where the user chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA
-    device count in ``XLA_FLAGS``)."""
+    NUTS chains, MAP starts or SMC particles: one per entry, up to 4 per core. Each device runs
+    its share on its own thread and the OS shares the cores, so no chain waits for another's
+    trajectory as vmapped chains on one device do (on 2 cores, 4 chains: 252 s against 290-300
+    s with one device per core and 627 s with one device; 8 chains: 146 s against 211 s with
+    one device per core; docs/benchmarks.md), and a MAP's starts or SMC's particles keep every
+    core busy (the shipped example's 16-start MAP: 51 s against 65 s on one device; SMC with 64
+    particles: 46 s against 60 s). None (JAX's default, one device) for a batch of one, or
+    where the user chose the devices (``JAX_NUM_CPU_DEVICES``, or an XLA device count in
+    ``XLA_FLAGS``)."""
     if "JAX_NUM_CPU_DEVICES" in environ or "xla_force_host_platform_device_count" in environ.get("XLA_FLAGS", ""):
         return None
     devices = min(batch, 4 * cores)
@@ -120,9 +120,9 @@ def cpu_devices_for_batch(batch: int, environ: Mapping[str, str], cores: int) ->
 
 
 def _split_cpu(batch: int) -> None:
-    """Split the CPU for a batch of chains, MAP starts or particles (:func:`cpu_devices_for_batch`) when JAX
-    has not started yet (``nffit.cli.main`` called from Python after a computation keeps one
-    device)."""
+    """Split the CPU for a batch of chains, MAP starts or particles (:func:`cpu_devices_for_batch`)
+    when JAX has not started yet (``nffit.cli.main`` called from Python after a computation
+    keeps one device)."""
     from nffit.sharding import available_cores, use_cpu_cores
 
     devices = cpu_devices_for_batch(batch, os.environ, available_cores())
